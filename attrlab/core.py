@@ -1,0 +1,204 @@
+"""The core types every part of attrlab speaks: ground truth, evaluation sets, environments, records.
+
+Data flows one way (DESIGN.md): an environment builds a model and one or more :class:`EvalSet` with
+:class:`GroundTruth`; a method turns (model, inputs, targets) into attributions; metrics compare
+attributions with ground truth; the results become :class:`Record` rows.
+
+Example:
+    >>> import torch
+    >>> gt = GroundTruth(focus=torch.zeros(2, 4, 4, dtype=torch.bool))
+    >>> gt.focus[0, :2, :2] = True
+    >>> gt.n_samples, gt.grid
+    (2, (4, 4))
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional, Protocol, Sequence
+
+import torch
+
+from .errors import AttrlabError
+
+
+def _check_mask(name: str, mask: Optional[torch.Tensor], shape: Optional[tuple]) -> Optional[torch.Tensor]:
+    if mask is None:
+        return None
+    if not isinstance(mask, torch.Tensor):
+        mask = torch.as_tensor(mask)
+    if mask.dtype != torch.bool:
+        raise AttrlabError(f"ground truth '{name}' must be a boolean mask, got dtype {mask.dtype}")
+    if shape is not None and tuple(mask.shape) != shape:
+        raise AttrlabError(f"ground truth '{name}' has shape {tuple(mask.shape)}, expected {shape} like 'focus'")
+    return mask
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """Per-sample boolean masks on the attribution grid (H×W for images, L for tokens).
+
+    Attributes:
+        focus: features the model must use (the joint effective region, SMERF's primary objects,
+            AttributionLab's relevant pixels), shape ``(N, *grid)``.
+        avoid: features the model must not use (SMERF's secondary objects), same shape, optional.
+        positive / negative: signed ground truth (AttributionLab §5), optional.
+        facts: per-sample facts for grouping, each a sequence of length N (bucket, class, ...).
+
+    Example:
+        >>> import torch
+        >>> pos = torch.tensor([[True, False, False]])
+        >>> neg = torch.tensor([[False, True, False]])
+        >>> gt = GroundTruth(focus=pos | neg, positive=pos, negative=neg, facts={"colour": ["red"]})
+        >>> gt.overall[0].tolist()
+        [True, True, False]
+    """
+
+    focus: torch.Tensor
+    avoid: Optional[torch.Tensor] = None
+    positive: Optional[torch.Tensor] = None
+    negative: Optional[torch.Tensor] = None
+    facts: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        focus = _check_mask("focus", self.focus, None)
+        shape = tuple(focus.shape)
+        if len(shape) < 2:
+            raise AttrlabError(f"ground truth 'focus' must be (N, *grid), got shape {shape}")
+        object.__setattr__(self, "focus", focus)
+        for name in ("avoid", "positive", "negative"):
+            object.__setattr__(self, name, _check_mask(name, getattr(self, name), shape))
+        for key, values in self.facts.items():
+            if len(values) != shape[0]:
+                raise AttrlabError(f"fact '{key}' has {len(values)} values for {shape[0]} samples")
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.focus.shape[0])
+
+    @property
+    def grid(self) -> tuple:
+        return tuple(self.focus.shape[1:])
+
+    @property
+    def overall(self) -> torch.Tensor:
+        """Unsigned union of positive and negative ground truth (AttributionLab's 'overall GT');
+        ``focus`` when no signed ground truth exists."""
+        if self.positive is None and self.negative is None:
+            return self.focus
+        empty = torch.zeros_like(self.focus)
+        pos = self.positive if self.positive is not None else empty
+        neg = self.negative if self.negative is not None else empty
+        return pos | neg
+
+    def subset(self, index: torch.Tensor | slice) -> "GroundTruth":
+        """The ground truth of a subset of samples (index is a slice or an index tensor)."""
+        idx = index if isinstance(index, slice) else torch.as_tensor(index)
+        pick = (lambda m: None if m is None else m[idx])
+        if isinstance(idx, slice):
+            facts = {k: list(v)[idx] for k, v in self.facts.items()}
+        else:
+            facts = {k: [list(v)[int(i)] for i in idx] for k, v in self.facts.items()}
+        return GroundTruth(pick(self.focus), pick(self.avoid), pick(self.positive), pick(self.negative), facts)
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """Inputs, targets and ground truth for one setting of an environment, with their model.
+
+    ``context`` holds what an environment knows beyond the labels and may lend to methods that
+    ask for it by name: ``true_baseline`` (AttributionLab's background image, for IG*/Occlusion*)
+    and ``true_segments`` (a segmentation aligned with the designed objects, for LIME). A method
+    never sees the ground truth itself.
+    """
+
+    name: str
+    model: torch.nn.Module
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    ground_truth: GroundTruth
+    setting: str = "default"
+    context: Mapping[str, torch.Tensor] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = self.inputs.shape[0]
+        if self.targets.shape != (n,):
+            raise AttrlabError(f"eval set '{self.name}': targets shape {tuple(self.targets.shape)} != ({n},)")
+        if self.ground_truth.n_samples != n:
+            raise AttrlabError(f"eval set '{self.name}': {self.ground_truth.n_samples} ground-truth masks for {n} inputs")
+        if tuple(self.inputs.shape[-len(self.ground_truth.grid):]) != self.ground_truth.grid:
+            raise AttrlabError(
+                f"eval set '{self.name}': ground-truth grid {self.ground_truth.grid} does not match inputs {tuple(self.inputs.shape)}"
+            )
+        for key, value in self.context.items():
+            if value.shape[0] != n:
+                raise AttrlabError(f"eval set '{self.name}': context '{key}' has {value.shape[0]} rows for {n} inputs")
+
+    def __len__(self) -> int:
+        return int(self.inputs.shape[0])
+
+    def batch(self, start: int, stop: int) -> "EvalSet":
+        """Samples ``start:stop`` as a smaller EvalSet (used by the runner to batch work)."""
+        s = slice(start, stop)
+        return EvalSet(self.name, self.model, self.inputs[s], self.targets[s], self.ground_truth.subset(s),
+                       self.setting, {k: v[s] for k, v in self.context.items()})
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What an environment builds: a model, its evaluation sets and a verification report.
+
+    ``verification`` must contain ``passed`` (bool); an attribution score on an unverified model is
+    flagged in the records and the report and is not presented as ground-truth evidence.
+    """
+
+    name: str
+    config: Mapping[str, Any]
+    eval_sets: Sequence[EvalSet]
+    verification: Mapping[str, Any]
+
+    @property
+    def verified(self) -> bool:
+        return bool(self.verification.get("passed", False))
+
+
+class Method(Protocol):
+    """An attribution method: ``(model, inputs, targets, **context) -> attributions`` of the input's
+    shape. This is the signature Quantus calls ``explain_func``; a plain function of
+    ``(model, inputs, targets)`` is a method too."""
+
+    def __call__(self, model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor, **context: Any) -> torch.Tensor: ...
+
+
+MethodLike = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Record:
+    """One tidy row: which environment, setting, seed, model, method and sample produced which
+    metric value. Every table and figure is computed from records alone.
+
+    ``status`` is ``"ok"`` or ``"failed"`` (then ``error`` says why and ``value`` is NaN);
+    ``verified`` copies the environment's verification verdict."""
+
+    environment: str
+    setting: str
+    seed: int
+    model_id: str
+    method: str
+    sample: int
+    metric: str
+    value: float
+    verified: bool = True
+    status: str = "ok"
+    error: str = ""
+    groups: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_row(self) -> dict:
+        row = {
+            "environment": self.environment, "setting": self.setting, "seed": self.seed,
+            "model_id": self.model_id, "method": self.method, "sample": self.sample,
+            "metric": self.metric, "value": self.value, "verified": self.verified,
+            "status": self.status, "error": self.error,
+        }
+        row.update({f"group_{k}": v for k, v in self.groups.items()})
+        return row

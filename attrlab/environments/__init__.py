@@ -1,0 +1,31 @@
+"""Environments: each builds a model (designed, or trained and verified), evaluation sets with
+ground truth, and a verification report. ``ENVIRONMENTS`` maps CLI names to builders
+``build(preset, seed, settings=None, **options) -> Environment``.
+
+Example:
+    >>> sorted(ENVIRONMENTS)
+    ['attributionlab']
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..core import Environment
+from ..errors import AttrlabError
+from . import attributionlab
+
+ENVIRONMENTS: dict[str, Any] = {"attributionlab": attributionlab}
+
+
+def get_environment(name: str):
+    """The environment module for ``name`` (it has ``build``, ``default_methods``, ``SETTINGS``)."""
+    if name not in ENVIRONMENTS:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(ENVIRONMENTS), n=2)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise AttrlabError(f"unknown environment '{name}'.{hint} Available: {', '.join(sorted(ENVIRONMENTS))}")
+    return ENVIRONMENTS[name]
+
+
+__all__ = ["ENVIRONMENTS", "get_environment", "Environment"]

@@ -1,0 +1,54 @@
+"""Reference inputs ("baselines") for IG, DeepLIFT, occlusion and LIME's hidden segments.
+
+``zeros`` (black: what most code uses), ``blur`` (a Gaussian-blurred copy of the input), ``true``
+(the environment's true baseline, e.g. AttributionLab's background image: IG*/Occlusion*, Zhang et
+al. 2023 §5) and, for DeepSHAP/GradientSHAP, ``data`` (a reference distribution: black plus the
+other inputs of the batch).
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+
+from ..errors import AttrlabError
+from ..metrics.overlap import gaussian_blur
+
+BASELINES = ("zeros", "blur", "true")
+
+
+def reference(kind: str, inputs: torch.Tensor, context: Mapping[str, torch.Tensor], blur_sigma: float = 5.0) -> torch.Tensor:
+    """One reference per input, of the input's shape.
+
+    Example:
+        >>> x = torch.ones(2, 3, 4, 4)
+        >>> reference("zeros", x, {}).sum().item()
+        0.0
+    """
+    if kind == "zeros":
+        return torch.zeros_like(inputs)
+    if kind == "blur":
+        if inputs.dim() != 4:
+            raise AttrlabError("the 'blur' baseline needs image inputs (N, C, H, W)")
+        n, c, h, w = inputs.shape
+        return gaussian_blur(inputs.reshape(n * c, h, w), blur_sigma).reshape(inputs.shape).to(inputs.dtype)
+    if kind == "true":
+        if "true_baseline" not in context:
+            raise AttrlabError("baseline=true needs an environment that knows its true baseline (e.g. attributionlab)")
+        return context["true_baseline"].to(inputs.device, inputs.dtype)
+    raise AttrlabError(f"unknown baseline '{kind}'; choose one of {', '.join(BASELINES)}")
+
+
+def reference_distribution(kind: str, inputs: torch.Tensor, context: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """A set of references for the SHAP family: ``data`` gives black plus the batch's inputs,
+    other kinds give their single reference per input (the mean over one reference is itself).
+
+    Example:
+        >>> reference_distribution("data", torch.ones(3, 1, 2, 2), {}).shape
+        torch.Size([4, 1, 2, 2])
+    """
+    if kind == "data":
+        return torch.cat([torch.zeros_like(inputs[:1]), inputs], 0)
+    ref = reference(kind, inputs, context)
+    # one reference shared by the batch: captum's SHAP methods draw from a distribution
+    return ref[:1] if kind == "zeros" else ref.mean(0, keepdim=True)

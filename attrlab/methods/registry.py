@@ -1,0 +1,205 @@
+"""The method registry: names → configured attribution methods, and the one way to call them.
+
+A method spec is a registered name with optional parameters, ``name:key=value:key=value``, e.g.
+``integrated_gradients:baseline=true:steps=32`` (IG*, the true-baseline variant) or
+``lime:segmentation=felzenszwalb``. A user's own callable ``(model, inputs, targets)`` is a method
+too; it may also accept any of the context keywords an environment lends (``true_baseline``,
+``true_segments``) and receives only those it names.
+
+Example:
+    >>> m = get_method("integrated_gradients:steps=8")
+    >>> m.label, m.params["steps"]
+    ('integrated_gradients:steps=8', 8)
+"""
+from __future__ import annotations
+
+import contextlib
+import inspect
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from ..errors import AttrlabError
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    name: str
+    factory: Callable[..., Callable]
+    description: str
+    defaults: dict = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, MethodInfo] = {}
+
+
+def register(name: str, description: str, **defaults: Any):
+    """Register ``factory(**params) -> fn(model, inputs, targets, **context)`` under ``name``.
+
+    Example:
+        >>> @register("ones_example", "all-ones map (documentation example)")
+        ... def _ones():
+        ...     return lambda model, inputs, targets: torch.ones_like(inputs)
+        >>> "ones_example" in list_methods(); _ = _REGISTRY.pop("ones_example")
+        True
+    """
+    def decorate(factory):
+        if name in _REGISTRY:
+            raise AttrlabError(f"method '{name}' is registered twice")
+        _REGISTRY[name] = MethodInfo(name, factory, description, dict(defaults))
+        return factory
+    return decorate
+
+
+def list_methods() -> list[str]:
+    """Registered method names, sorted.
+
+    Example:
+        >>> "gradient" in list_methods()
+        True
+    """
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def describe(name: str) -> MethodInfo:
+    _load_builtin()
+    if name not in _REGISTRY:
+        raise AttrlabError(_unknown(name))
+    return _REGISTRY[name]
+
+
+def _unknown(name: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    return f"unknown method '{name}'.{hint} `attrlab list methods` shows all."
+
+
+def _convert(value: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        if value.lower() in ("1", "true", "yes"):
+            return True
+        if value.lower() in ("0", "false", "no"):
+            return False
+        raise AttrlabError(f"'{value}' is not a boolean")
+    if isinstance(default, int):
+        return int(value)
+    if isinstance(default, float):
+        return float(value)
+    return value
+
+
+def parse_spec(spec: str) -> tuple[str, dict]:
+    """Split ``name:key=value:...`` into the name and typed parameters (types from the defaults).
+
+    Example:
+        >>> parse_spec("occlusion:window=8:baseline=true")
+        ('occlusion', {'window': 8, 'baseline': 'true'})
+    """
+    _load_builtin()
+    parts = [p for p in spec.strip().split(":") if p]
+    if not parts:
+        raise AttrlabError("empty method name")
+    name, params = parts[0], {}
+    info = describe(name)
+    for part in parts[1:]:
+        if "=" not in part:
+            raise AttrlabError(f"method parameter '{part}' in '{spec}' must look like key=value")
+        key, value = part.split("=", 1)
+        if key not in info.defaults:
+            raise AttrlabError(f"method '{name}' has no parameter '{key}'; it takes: {', '.join(sorted(info.defaults)) or 'none'}")
+        try:
+            params[key] = _convert(value, info.defaults[key])
+        except ValueError as e:
+            raise AttrlabError(f"bad value for {name}:{key}: {e}") from None
+    return name, params
+
+
+@dataclass
+class BoundMethod:
+    """A configured method with its label; call it like the function it wraps."""
+
+    label: str
+    fn: Callable
+    params: dict = field(default_factory=dict)
+
+    def __call__(self, model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor, **context: Any) -> torch.Tensor:
+        return attribute(self.fn, model, inputs, targets, label=self.label, **context)
+
+
+def get_method(spec: str | Callable, label: str | None = None) -> BoundMethod:
+    """A configured method from a spec string, or a user's callable wrapped with a label.
+
+    Example:
+        >>> import torch
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+        >>> x = torch.ones(1, 1, 2, 2)
+        >>> get_method("gradient")(model, x, torch.tensor([0])).shape
+        torch.Size([1, 1, 2, 2])
+    """
+    if callable(spec) and not isinstance(spec, str):
+        return BoundMethod(label or getattr(spec, "__name__", "custom"), spec)
+    name, params = parse_spec(spec)
+    info = describe(name)
+    full = {**info.defaults, **params}
+    fn = info.factory(**full)
+    return BoundMethod(label or spec.strip(), fn, full)
+
+
+def attribute(fn: Callable, model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
+              label: str = "method", **context: Any) -> torch.Tensor:
+    """Call a method with the context it accepts, quietly, and check what comes back.
+
+    Raises :class:`AttrlabError` for a result that is not a tensor of the input's shape or that
+    holds NaN/inf values.
+    """
+    try:
+        sig = inspect.signature(fn)
+        accepts_all = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+        ctx = context if accepts_all else {k: v for k, v in context.items() if k in sig.parameters}
+    except (TypeError, ValueError):
+        ctx = {}
+    with warnings.catch_warnings(), _quiet():
+        warnings.simplefilter("ignore")
+        out = fn(model, inputs, targets, **ctx)
+    if isinstance(out, tuple) and len(out) == 1:
+        out = out[0]
+    if not isinstance(out, torch.Tensor):
+        try:
+            out = torch.as_tensor(out)
+        except Exception:
+            raise AttrlabError(f"method '{label}' returned {type(out).__name__}, not a tensor") from None
+    if tuple(out.shape) != tuple(inputs.shape):
+        raise AttrlabError(f"method '{label}' returned shape {tuple(out.shape)}, expected the input's shape {tuple(inputs.shape)}")
+    out = out.detach().float()
+    if not torch.isfinite(out).all():
+        raise AttrlabError(f"method '{label}' returned NaN or infinite attributions")
+    return out
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence libraries that print from their inner loops (progress text, hook notices)."""
+    import io
+    import sys
+
+    saved = sys.stdout
+    sys.stdout = io.StringIO()
+    try:
+        yield
+    finally:
+        sys.stdout = saved
+
+
+_loaded = False
+
+
+def _load_builtin() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        from . import gradients, lrp, model_free, perturbation  # noqa: F401  (they register themselves)
