@@ -1,0 +1,35 @@
+"""attrlab: test feature-attribution methods against ground truth.
+
+Example:
+    >>> import attrlab
+    >>> env = attrlab.build_environment("attributionlab", n_images=2, size=32)
+    >>> ev = env.eval_sets[0]
+    >>> maps = attrlab.get_method("occlusion:baseline=true:window=4:stride=4")(ev.model, ev.inputs, ev.targets, **ev.context)
+    >>> scores = attrlab.score(maps, ev.ground_truth)
+    >>> bool(scores["overall_precision"].min() > 0.9)
+    True
+"""
+__version__ = "0.1.0"
+
+from .core import Environment, EvalSet, GroundTruth, Method, Record  # noqa: E402
+from .errors import AttrlabError  # noqa: E402
+from .evaluation import MetricConfig, score  # noqa: E402
+from .methods import get_method, list_methods, register  # noqa: E402
+
+
+def build_environment(name: str, preset: str = "quick", seed: int = 0, settings=None, **options) -> Environment:
+    """Build a registered environment by name (see ``attrlab list environments``)."""
+    from .environments import get_environment
+
+    return get_environment(name).build(preset, seed=seed, settings=settings, **options)
+
+
+def run(config):
+    """Run a study (see :class:`attrlab.runner.RunConfig`); returns the output directory."""
+    from .runner import run as _run
+
+    return _run(config)
+
+
+__all__ = ["GroundTruth", "EvalSet", "Environment", "Record", "Method", "AttrlabError", "MetricConfig", "score",
+           "get_method", "list_methods", "register", "build_environment", "run", "__version__"]

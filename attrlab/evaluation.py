@@ -1,0 +1,57 @@
+"""Which metrics to compute for a piece of ground truth: the bridge from metrics to records.
+
+The metrics themselves know nothing of environments; this module picks those the ground truth
+supports: signed precision/recall/F1 when positive/negative sets exist (AttributionLab),
+attribution mass (Attr%, AFL), MAFL and top-K IoU on ``focus`` and, when present, ``avoid``
+(SMERF's primary/secondary objects).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .core import GroundTruth
+from .metrics import attribution_mass, mean_attribution, reduce_channels, signed_precision_recall_f1, topk_iou
+
+
+@dataclass(frozen=True)
+class MetricConfig:
+    """Options that change metric values; they are part of every job's cache key.
+
+    Example:
+        >>> MetricConfig().threshold
+        0.01
+    """
+
+    magnitude_reduction: str = "sum_abs"   # for mass, MAFL, IoU (Zhou et al.'s code)
+    signed_reduction: str = "sum"          # for signed P/R/F1 (AttributionLab)
+    threshold: float = 0.01                # relative binarisation threshold for P/R/F1
+    iou_blur_sigma: float = 0.0            # SMERF blurs before top-K; 0 = no blur
+
+
+def score(attributions: torch.Tensor, gt: GroundTruth, config: MetricConfig = MetricConfig()) -> dict[str, torch.Tensor]:
+    """Every applicable metric, each a tensor of one value per sample.
+
+    Example:
+        >>> gt = GroundTruth(focus=torch.tensor([[[True, False]]]))
+        >>> out = score(torch.tensor([[[[3.0, 1.0]]]]), gt)
+        >>> round(out["mass_focus"].item(), 2), out["iou_focus"].item()
+        (0.75, 1.0)
+    """
+    grid_dims = len(gt.grid)
+    magnitude = reduce_channels(attributions, config.magnitude_reduction, grid_dims)
+    out: dict[str, torch.Tensor] = {}
+    regions = {"focus": gt.focus}
+    if gt.avoid is not None:
+        regions["avoid"] = gt.avoid
+    for name, region in regions.items():
+        region = region.to(magnitude.device)
+        out[f"mass_{name}"] = attribution_mass(magnitude, region)
+        out[f"mafl_{name}"] = mean_attribution(magnitude, region)
+        out[f"iou_{name}"] = topk_iou(magnitude, region, config.iou_blur_sigma if grid_dims == 2 else 0.0)
+    if gt.positive is not None and gt.negative is not None:
+        signed = reduce_channels(attributions, config.signed_reduction, grid_dims)
+        out.update(signed_precision_recall_f1(signed, gt.positive.to(signed.device), gt.negative.to(signed.device),
+                                              config.threshold))
+    return {k: v.detach().cpu() for k, v in out.items()}

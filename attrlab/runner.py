@@ -1,0 +1,216 @@
+"""Plan → jobs → cache → records.
+
+A study is a plan of independent jobs, one per (setting, method, batch of samples). Each job's
+records are written to ``OUT/jobs/<hash>.csv`` as soon as it finishes (atomically), keyed by a hash
+of everything that changes its values, so a rerun computes only what is missing and an interrupted
+run resumes with at most one batch lost. ``records.csv`` is the union of the job files.
+
+Example:
+    >>> import tempfile
+    >>> out = run(RunConfig(environment="attributionlab", methods=["gradient"], out_dir=tempfile.mkdtemp(),
+    ...                     options={"n_images": 2, "size": 32}, progress=False, report=False))
+    >>> sorted(p.name for p in out.iterdir() if p.suffix in (".csv", ".json"))
+    ['config.json', 'jobs.csv', 'records.csv', 'verification.json']
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from . import __version__
+from .core import EvalSet, Record
+from .environments import get_environment
+from .errors import AttrlabError
+from .evaluation import MetricConfig, score
+from .methods import get_method
+from .metrics import reduce_channels
+
+N_SHOWN = 4  # samples whose maps are kept for the report's figures
+
+
+@dataclass
+class RunConfig:
+    """Everything a run needs. ``methods=None`` takes the environment's default list."""
+
+    environment: str = "attributionlab"
+    out_dir: str | os.PathLike = "runs/attributionlab"
+    preset: str = "quick"
+    seed: int = 0
+    device: str = "auto"
+    methods: Sequence[str | Callable] | None = None
+    settings: Sequence[str] | None = None
+    batch_size: int = 8
+    metrics: MetricConfig = field(default_factory=MetricConfig)
+    options: dict = field(default_factory=dict)
+    progress: bool = True
+    report: bool = True
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` is CUDA when present, else CPU; anything else must name an available device.
+
+    Example:
+        >>> resolve_device("cpu").type
+        'cpu'
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise AttrlabError(f"unknown device '{device}'; use auto, cpu or cuda[:N]") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise AttrlabError(f"device '{device}' requested but no CUDA GPU is available; use --device cpu")
+    return dev
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, AttrlabError):
+        return str(exc)
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f" (at {Path(frame.filename).name}:{frame.lineno})" if frame else ""
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}{where}"[:500]
+
+
+def _records_for_batch(ev: EvalSet, start: int, method_label: str, values: dict[str, torch.Tensor] | None,
+                       error: str, seed: int, model_id: str, verified: bool) -> list[dict]:
+    rows = []
+    n = len(ev)
+    facts = ev.ground_truth.facts
+    for i in range(n):
+        groups = {k: v[i] for k, v in facts.items()}
+        if values is None:
+            rec = Record(ev.name, ev.setting, seed, model_id, method_label, start + i, "error", float("nan"),
+                         verified, "failed", error, groups)
+            rows.append(rec.as_row())
+            continue
+        for metric, tensor in values.items():
+            rec = Record(ev.name, ev.setting, seed, model_id, method_label, start + i, metric, float(tensor[i]),
+                         verified, "ok", "", groups)
+            rows.append(rec.as_row())
+    return rows
+
+
+def run(config: RunConfig) -> Path:
+    """Build the environment, run every job not already cached, write records and the report.
+
+    Returns the output directory, which holds ``records.csv``, ``jobs.csv``, ``verification.json``,
+    ``config.json``, ``maps/`` (a few samples' maps for figures) and, with ``report=True``,
+    ``report.html`` and ``figures/``.
+    """
+    out = Path(config.out_dir)
+    (out / "jobs").mkdir(parents=True, exist_ok=True)
+    (out / "maps").mkdir(exist_ok=True)
+    device = resolve_device(config.device)
+    module = get_environment(config.environment)
+    torch.manual_seed(config.seed)
+    env = module.build(config.preset, seed=config.seed, settings=config.settings, **config.options)
+    specs = list(config.methods) if config.methods else module.default_methods()
+    methods = [get_method(m) for m in specs]  # unknown names fail here, before any work
+    labels = [m.label for m in methods]
+    if len(set(labels)) != len(labels):
+        raise AttrlabError(f"method labels repeat: {', '.join(sorted({l for l in labels if labels.count(l) > 1}))}")
+
+    env_key = {"environment": env.name, "config": env.config, "version": __version__}
+    model_id = f"{env.name}-{_hash(env_key)[:8]}"
+    (out / "verification.json").write_text(json.dumps(env.verification, indent=2, default=str))
+    (out / "config.json").write_text(json.dumps({
+        "environment": env.name, "environment_config": env.config, "methods": labels, "device": str(device),
+        "metrics": asdict(config.metrics), "batch_size": config.batch_size, "model_id": model_id,
+        "attrlab_version": __version__,
+    }, indent=2, default=str))
+
+    jobs = []
+    for ev in env.eval_sets:
+        _save_samples(out, ev)
+        for method in methods:
+            for start in range(0, len(ev), config.batch_size):
+                jobs.append((ev, method, start, min(start + config.batch_size, len(ev))))
+    job_rows, all_files = [], []
+    bar = tqdm(jobs, desc="attrlab", unit="job", disable=not config.progress, dynamic_ncols=True)
+    for ev, method, start, stop in bar:
+        verified = bool(env.verification.get(ev.setting, env.verification).get("passed", env.verified))
+        key = _hash({**env_key, "setting": ev.setting, "method": method.label, "params": method.params,
+                     "start": start, "stop": stop, "metrics": asdict(config.metrics), "seed": config.seed})
+        path = out / "jobs" / f"{key}.csv"
+        all_files.append(path)
+        bar.set_postfix_str(f"{ev.setting} · {method.label}", refresh=False)
+        if path.exists():
+            continue
+        part = ev.batch(start, stop)
+        model = part.model.to(device).eval()
+        inputs, targets = part.inputs.to(device), part.targets.to(device)
+        context = {k: v.to(device) for k, v in part.context.items()}
+        t0 = time.perf_counter()
+        values, error = None, ""
+        try:
+            attributions = method(model, inputs, targets, **context)
+            values = score(attributions, part.ground_truth, config.metrics)
+            if start < N_SHOWN:
+                _save_maps(out, ev.setting, method.label, start, attributions, config.metrics)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # a failing method is recorded, never fatal to the study
+            error = _one_line(exc)
+        seconds = time.perf_counter() - t0
+        rows = _records_for_batch(part, start, method.label, values, error, config.seed, model_id, verified)
+        _write_atomic(path, lambda p: pd.DataFrame(rows).to_csv(p, index=False))
+        job_rows.append({"setting": ev.setting, "method": method.label, "start": start, "stop": stop,
+                         "seconds": seconds, "status": "failed" if error else "ok", "error": error})
+    bar.close()
+    _merge_jobs(out, job_rows)
+    records = pd.concat([pd.read_csv(p, keep_default_na=False, na_values=["nan", "NaN", ""]) for p in all_files],
+                        ignore_index=True)
+    _write_atomic(out / "records.csv", lambda p: records.to_csv(p, index=False))
+    if config.report:
+        from .report import build_report
+
+        build_report(out)
+    return out
+
+
+def _merge_jobs(out: Path, new_rows: list[dict]) -> None:
+    path = out / "jobs.csv"
+    old = pd.read_csv(path, keep_default_na=False) if path.exists() else pd.DataFrame()
+    merged = pd.concat([old, pd.DataFrame(new_rows)], ignore_index=True)
+    if len(merged):
+        merged = merged.drop_duplicates(["setting", "method", "start"], keep="last")
+    _write_atomic(path, lambda p: merged.to_csv(p, index=False))
+
+
+def _save_maps(out: Path, setting: str, label: str, start: int, attributions: torch.Tensor, metrics: MetricConfig) -> None:
+    keep = attributions[: max(0, N_SHOWN - start)].detach().cpu()
+    grid_dims = 2 if keep.dim() == 4 else 1
+    signed = reduce_channels(keep, metrics.signed_reduction, grid_dims)
+    name = f"{setting}__{_hash(label)}.pt"
+    _write_atomic(out / "maps" / name, lambda p: torch.save({"setting": setting, "method": label, "start": start,
+                                                             "signed": signed}, p))
+
+
+def _save_samples(out: Path, ev: EvalSet) -> None:
+    """Inputs and ground truth of the samples shown in the report, so figures need no rebuild."""
+    gt = ev.ground_truth.subset(slice(0, N_SHOWN))
+    masks = {k: getattr(gt, k) for k in ("focus", "avoid", "positive", "negative") if getattr(gt, k) is not None}
+    _write_atomic(out / "maps" / f"{ev.setting}__inputs.pt",
+                  lambda p: torch.save({"setting": ev.setting, "inputs": ev.inputs[:N_SHOWN].cpu(),
+                                        "targets": ev.targets[:N_SHOWN].cpu(), "masks": masks}, p))
