@@ -4,10 +4,11 @@ Example:
     >>> import attrlab
     >>> env = attrlab.build_environment("attributionlab", n_images=2, size=32)
     >>> ev = env.eval_sets[0]
-    >>> maps = attrlab.get_method("occlusion:baseline=true:window=4:stride=4")(ev.model, ev.inputs, ev.targets, **ev.context)
+    >>> method = attrlab.get_method("deeplift:baseline=true")   # DeepLIFT with the true baseline
+    >>> maps = method(ev.model, ev.inputs, ev.targets, **ev.context)
     >>> scores = attrlab.score(maps, ev.ground_truth)
-    >>> bool(scores["overall_precision"].min() > 0.9)
-    True
+    >>> scores["overall_f1"].tolist(), scores["positive_f1"].tolist()
+    ([1.0, 1.0], [1.0, 1.0])
 """
 __version__ = "0.1.0"
 

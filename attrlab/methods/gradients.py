@@ -11,7 +11,7 @@ from captum.attr import (DeepLift, DeepLiftShap, Deconvolution, GradientShap, Gu
                          LayerGradCam, NoiseTunnel, Saliency)
 
 from ..errors import AttrlabError
-from .references import reference, reference_distribution
+from .references import reference, reference_distribution, seeded
 from .registry import register
 
 
@@ -61,14 +61,15 @@ def _input_x_gradient():
 
 
 @register("smoothgrad", "gradient averaged over noisy copies (Smilkov et al. 2017), σ = noise·(max−min); captum NoiseTunnel",
-          samples=25, noise=0.15)
-def _smoothgrad(samples: int, noise: float):
+          samples=25, noise=0.15, seed=0)
+def _smoothgrad(samples: int, noise: float, seed: int):
     def fn(model, inputs, targets):
         sigma = float(noise * (inputs.max() - inputs.min()).clamp_min(1e-8))
         nt = NoiseTunnel(Saliency(model))
-        return nt.attribute(_leaf(inputs), nt_type="smoothgrad", nt_samples=samples, stdevs=sigma,
-                            nt_samples_batch_size=max(1, min(samples, 64 // max(1, len(inputs)) or 1)),
-                            target=targets, abs=False)
+        with seeded(seed):
+            return nt.attribute(_leaf(inputs), nt_type="smoothgrad", nt_samples=samples, stdevs=sigma,
+                                nt_samples_batch_size=max(1, min(samples, 64 // max(1, len(inputs)) or 1)),
+                                target=targets, abs=False)
     return fn
 
 
@@ -105,9 +106,9 @@ def _deeplift_shap(baseline: str):
           "captum GradientShap", samples=20, baseline="data", seed=0)
 def _gradient_shap(samples: int, baseline: str, seed: int):
     def fn(model, inputs, targets, **context):
-        torch.manual_seed(seed)
         refs = reference_distribution(baseline, inputs, context)
-        return GradientShap(model).attribute(_leaf(inputs), baselines=refs, n_samples=samples, target=targets)
+        with seeded(seed):
+            return GradientShap(model).attribute(_leaf(inputs), baselines=refs, n_samples=samples, target=targets)
     return fn
 
 

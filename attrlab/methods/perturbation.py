@@ -16,7 +16,7 @@ from captum.attr import KernelShap, Lime, Occlusion
 from skimage.segmentation import felzenszwalb, quickshift, slic
 
 from ..errors import AttrlabError
-from .references import reference
+from .references import reference, seeded
 from .registry import register
 
 SEGMENTATIONS = ("quickshift", "felzenszwalb", "slic", "true")
@@ -64,6 +64,14 @@ def _per_sample(explainer, inputs, targets, refs, masks, samples):
     maps = []
     for i in range(len(inputs)):
         mask = masks[i:i + 1].unsqueeze(1).to(inputs.device)
+        if int(mask.max()) == 0:
+            # one superpixel: a surrogate with one feature is the output difference itself (the
+            # exact Shapley value of a single player); captum's samplers fail on this case
+            with torch.no_grad():
+                f = explainer.forward_func
+                diff = f(inputs[i:i + 1])[0, int(targets[i])] - f(refs[i:i + 1])[0, int(targets[i])]
+            maps.append(torch.full_like(inputs[i:i + 1], float(diff)))
+            continue
         maps.append(explainer.attribute(inputs[i:i + 1], baselines=refs[i:i + 1], target=int(targets[i]),
                                         feature_mask=mask, n_samples=samples,
                                         perturbations_per_eval=min(samples, 64)))
@@ -88,10 +96,10 @@ def _occlusion(window: int, stride: int, baseline: str):
           baseline="zeros", seed=0)
 def _lime(samples: int, segmentation: str, baseline: str, seed: int):
     def fn(model, inputs, targets, **context):
-        torch.manual_seed(seed)
         lime = Lime(model, interpretable_model=SkLearnRidge(alpha=1.0), similarity_func=_lime_kernel(0.25))
-        return _per_sample(lime, inputs, targets, reference(baseline, inputs, context),
-                           segment(inputs, segmentation, context), samples)
+        with seeded(seed):
+            return _per_sample(lime, inputs, targets, reference(baseline, inputs, context),
+                               segment(inputs, segmentation, context), samples)
     return fn
 
 
@@ -99,7 +107,7 @@ def _lime(samples: int, segmentation: str, baseline: str, seed: int):
           samples=200, segmentation="quickshift", baseline="zeros", seed=0)
 def _kernel_shap(samples: int, segmentation: str, baseline: str, seed: int):
     def fn(model, inputs, targets, **context):
-        torch.manual_seed(seed)
-        return _per_sample(KernelShap(model), inputs, targets, reference(baseline, inputs, context),
-                           segment(inputs, segmentation, context), samples)
+        with seeded(seed):
+            return _per_sample(KernelShap(model), inputs, targets, reference(baseline, inputs, context),
+                               segment(inputs, segmentation, context), samples)
     return fn

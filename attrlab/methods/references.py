@@ -7,8 +7,10 @@ other inputs of the batch).
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Mapping
 
+import numpy as np
 import torch
 
 from ..errors import AttrlabError
@@ -52,3 +54,26 @@ def reference_distribution(kind: str, inputs: torch.Tensor, context: Mapping[str
     ref = reference(kind, inputs, context)
     # one reference shared by the batch: captum's SHAP methods draw from a distribution
     return ref[:1] if kind == "zeros" else ref.mean(0, keepdim=True)
+
+
+@contextlib.contextmanager
+def seeded(seed: int):
+    """Seed torch and NumPy (captum samples with both) for one call, then restore both states, so
+    a method's randomness is reproducible without disturbing the caller's.
+
+    Example:
+        >>> with seeded(3):
+        ...     a = torch.rand(1)
+        >>> with seeded(3):
+        ...     b = torch.rand(1)
+        >>> bool(a == b)
+        True
+    """
+    state = np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(state)

@@ -20,7 +20,7 @@ def gaussian_blur(maps: torch.Tensor, sigma: float) -> torch.Tensor:
     on token grids and without torchvision's image-tensor conventions.
 
     Example:
-        >>> m = torch.zeros(1, 5, 5); m[0, 2, 2] = 1.0
+        >>> m = torch.zeros(1, 15, 15); m[0, 7, 7] = 1.0
         >>> round(gaussian_blur(m, 1.0).sum().item(), 4)
         1.0
     """

@@ -26,7 +26,8 @@ def _img(path: Path) -> str:
 def _table(df: pd.DataFrame, digits: int = 3) -> str:
     if df is None or df.empty:
         return "<p>none</p>"
-    return df.to_html(float_format=lambda v: f"{v:.{digits}f}", na_rep="–", border=0, escape=True)
+    body = df.to_html(float_format=lambda v: f"{v:.{digits}f}", na_rep="–", border=0, escape=True)
+    return f"<div style='overflow-x:auto'>{body}</div>"
 
 
 def build_report(out: str | Path) -> Path:

@@ -1,0 +1,28 @@
+import pytest
+import torch
+from torch import nn
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+class TinyCNN(nn.Sequential):
+    """3-class CNN on 3×8×8 images: two convolutions, ReLU, flatten, linear."""
+
+    def __init__(self):
+        super().__init__(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, stride=2, padding=1), nn.ReLU(),
+                         nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
+
+
+@pytest.fixture
+def tiny_cnn():
+    torch.manual_seed(0)
+    return TinyCNN().eval()
+
+
+@pytest.fixture
+def tiny_batch():
+    g = torch.Generator().manual_seed(1)
+    return torch.rand(3, 3, 8, 8, generator=g), torch.tensor([0, 1, 2])

@@ -1,0 +1,108 @@
+import pytest
+import torch
+from torch import nn
+
+from attrlab.errors import AttrlabError
+from attrlab.methods import get_method, list_methods, parse_spec
+
+REQUIRED = ["gradient", "smoothgrad", "input_x_gradient", "integrated_gradients", "deeplift", "deeplift_shap",
+            "gradient_shap", "guided_backprop", "deconvnet", "gradcam", "guided_gradcam", "occlusion", "lime",
+            "kernel_shap", "lrp_epsilon", "lrp_zplus", "lrp_alpha2beta1", "random", "edge"]
+
+FAST = {"smoothgrad": "smoothgrad:samples=4", "lime": "lime:samples=40", "kernel_shap": "kernel_shap:samples=40",
+        "gradient_shap": "gradient_shap:samples=4", "occlusion": "occlusion:window=4:stride=4",
+        "integrated_gradients": "integrated_gradients:steps=8"}
+
+
+def test_registry_has_the_required_methods():
+    assert set(REQUIRED) <= set(list_methods())
+
+
+@pytest.mark.parametrize("name", REQUIRED)
+def test_every_method_gives_finite_maps_of_input_shape(name, tiny_cnn, tiny_batch):
+    x, y = tiny_batch
+    out = get_method(FAST.get(name, name))(tiny_cnn, x, y)
+    assert out.shape == x.shape
+    assert torch.isfinite(out).all()
+    if name not in ("gradcam", "guided_gradcam"):  # ReLU'd CAMs may be zero on a random net
+        assert out.abs().sum() > 0
+
+
+@pytest.mark.parametrize("spec", ["lime:segmentation=felzenszwalb:samples=30", "lime:segmentation=slic:samples=30",
+                                  "integrated_gradients:baseline=blur:steps=8", "occlusion:baseline=blur:window=4"])
+def test_variants_run(spec, tiny_cnn, tiny_batch):
+    x, y = tiny_batch
+    assert get_method(spec)(tiny_cnn, x, y).shape == x.shape
+
+
+def test_integrated_gradients_completeness(tiny_cnn, tiny_batch):
+    x, y = tiny_batch
+    attr = get_method("integrated_gradients:steps=300")(tiny_cnn, x, y)
+    with torch.no_grad():
+        gap = tiny_cnn(x)[torch.arange(3), y] - tiny_cnn(torch.zeros_like(x))[torch.arange(3), y]
+    assert torch.allclose(attr.flatten(1).sum(1), gap, atol=2e-3, rtol=1e-2)
+
+
+def test_true_baseline_is_used(tiny_cnn, tiny_batch):
+    x, y = tiny_batch
+    attr = get_method("integrated_gradients:baseline=true:steps=300")(tiny_cnn, x, y, true_baseline=x * 0.5)
+    with torch.no_grad():
+        gap = tiny_cnn(x)[torch.arange(3), y] - tiny_cnn(x * 0.5)[torch.arange(3), y]
+    assert torch.allclose(attr.flatten(1).sum(1), gap, atol=2e-3, rtol=1e-2)
+    # where the input equals the baseline nothing is attributed
+    same = x.clone()
+    same[:, :, :4] = 0.5
+    a = get_method("occlusion:baseline=true:window=2:stride=2")(tiny_cnn, same, y, true_baseline=torch.full_like(x, 0.5))
+    assert a[:, :, :4].abs().max() == 0
+
+
+def test_input_x_gradient_is_exact_on_a_linear_model():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3)).eval()
+    x = torch.randn(4, 3, 2, 2)
+    y = torch.tensor([0, 1, 2, 1])
+    attr = get_method("input_x_gradient")(model, x, y)
+    exact = model[1].weight[y].view(4, 3, 2, 2) * x
+    assert torch.allclose(attr, exact, atol=1e-6)
+    # DeepLIFT with a zero baseline and IG agree with the exact contributions on a linear model too
+    assert torch.allclose(get_method("deeplift")(model, x, y), exact, atol=1e-5)
+    assert torch.allclose(get_method("integrated_gradients:steps=4")(model, x, y), exact, atol=1e-5)
+
+
+def test_methods_are_deterministic_with_seeds(tiny_cnn, tiny_batch):
+    x, y = tiny_batch
+    for spec in ("lime:samples=30", "random", "gradient_shap:samples=4"):
+        assert torch.equal(get_method(spec)(tiny_cnn, x, y), get_method(spec)(tiny_cnn, x, y))
+
+
+def test_user_callable_plugs_in_and_gets_only_what_it_asks(tiny_cnn, tiny_batch):
+    x, y = tiny_batch
+    seen = {}
+
+    def mine(model, inputs, targets, true_baseline=None):
+        seen["baseline"] = true_baseline
+        return inputs * 2
+
+    out = get_method(mine)(tiny_cnn, x, y, true_baseline=x, true_segments=torch.zeros(3, 8, 8))
+    assert torch.equal(out, x * 2) and seen["baseline"] is x
+    assert get_method(lambda m, i, t: i, label="ident").label == "ident"
+
+
+def test_clear_errors(tiny_cnn, tiny_batch):
+    x, y = tiny_batch
+    with pytest.raises(AttrlabError, match="unknown method 'integrated_gradient'.*integrated_gradients"):
+        get_method("integrated_gradient")
+    with pytest.raises(AttrlabError, match="has no parameter 'windw'"):
+        get_method("occlusion:windw=3")
+    with pytest.raises(AttrlabError, match="key=value"):
+        parse_spec("occlusion:8")
+    with pytest.raises(AttrlabError, match="returned shape"):
+        get_method(lambda m, i, t: i[:, 0])(tiny_cnn, x, y)
+    with pytest.raises(AttrlabError, match="NaN"):
+        get_method(lambda m, i, t: i * float("nan"))(tiny_cnn, x, y)
+    with pytest.raises(AttrlabError, match="true baseline"):
+        get_method("integrated_gradients:baseline=true")(tiny_cnn, x, y)
+    with pytest.raises(AttrlabError, match="unknown baseline"):
+        get_method("deeplift:baseline=grey")(tiny_cnn, x, y)
+    with pytest.raises(AttrlabError, match="true_segments"):
+        get_method("lime:segmentation=true")(tiny_cnn, x, y)
