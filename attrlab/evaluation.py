@@ -30,8 +30,12 @@ class MetricConfig:
     iou_blur_sigma: float = 0.0            # SMERF blurs before top-K; 0 = no blur
 
 
-def score(attributions: torch.Tensor, gt: GroundTruth, config: MetricConfig = MetricConfig()) -> dict[str, torch.Tensor]:
+def score(attributions: torch.Tensor, gt: GroundTruth, config: MetricConfig = MetricConfig(),
+          chunk: int = 256) -> dict[str, torch.Tensor]:
     """Every applicable metric, each a tensor of one value per sample.
+
+    Large batches are scored ``chunk`` samples at a time: the metrics are memory-bound, and chunks
+    that fit in the CPU cache run several times faster than one pass over 10,000 maps.
 
     Example:
         >>> gt = GroundTruth(focus=torch.tensor([[[True, False]]]))
@@ -39,6 +43,10 @@ def score(attributions: torch.Tensor, gt: GroundTruth, config: MetricConfig = Me
         >>> round(out["mass_focus"].item(), 2), out["iou_focus"].item()
         (0.75, 1.0)
     """
+    if len(attributions) > chunk:
+        parts = [score(attributions[i:i + chunk], gt.subset(slice(i, i + chunk)), config, chunk)
+                 for i in range(0, len(attributions), chunk)]
+        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
     grid_dims = len(gt.grid)
     magnitude = reduce_channels(attributions, config.magnitude_reduction, grid_dims)
     out: dict[str, torch.Tensor] = {}

@@ -42,7 +42,8 @@ def gaussian_blur(maps: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def top_k_mask(maps: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """Boolean mask of each sample's ``k[i]`` largest *positive* values (ties broken by position).
+    """Boolean mask of each sample's ``k[i]`` largest *positive* values (``torch.topk`` up to the
+    batch's largest k; ties at the cut are broken by topk's order).
 
     Pixels with zero attribution are never selected, so an all-zero map selects nothing.
 
@@ -51,11 +52,14 @@ def top_k_mask(maps: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         tensor([[False,  True,  True, False]])
     """
     flat = maps.flatten(1)
-    order = flat.argsort(dim=1, descending=True, stable=True)
-    rank = torch.empty_like(order)
-    rank.scatter_(1, order, torch.arange(flat.shape[1], device=flat.device).expand_as(order))
-    chosen = (rank < k.to(flat.device).view(-1, 1)) & (flat > 0)
-    return chosen.view_as(maps)
+    k = k.to(flat.device).view(-1, 1)
+    k_max = int(k.max()) if k.numel() else 0
+    chosen = torch.zeros_like(flat, dtype=torch.bool)
+    if k_max > 0:
+        _, idx = flat.topk(min(k_max, flat.shape[1]), dim=1)
+        keep = torch.arange(idx.shape[1], device=flat.device).view(1, -1) < k
+        chosen.scatter_(1, idx, keep)
+    return (chosen & (flat > 0)).view_as(maps)
 
 
 def topk_iou(maps: torch.Tensor, region: torch.Tensor, blur_sigma: float = 0.0) -> torch.Tensor:
