@@ -24,7 +24,7 @@ def _parse_options(items: list[str]) -> dict:
 
 
 def _split(text: str | None) -> list[str] | None:
-    """Split a comma list, keeping commas that sit inside a method's parameters out of it."""
+    """Split a comma-separated list (method parameters use ':' and '=', never ',')."""
     if not text:
         return None
     return [t.strip() for t in text.split(",") if t.strip()]

@@ -126,7 +126,7 @@ def run(config: RunConfig) -> Path:
     torch.manual_seed(config.seed)
     env = module.build(config.preset, seed=config.seed, settings=config.settings, **config.options)
     specs = list(config.methods) if config.methods else module.default_methods()
-    methods = [get_method(m) for m in specs]  # unknown names fail here, before any work
+    methods = [get_method(m, defaults={"seed": config.seed}) for m in specs]  # unknown names fail here
     labels = [m.label for m in methods]
     if len(set(labels)) != len(labels):
         raise AttrlabError(f"method labels repeat: {', '.join(sorted({l for l in labels if labels.count(l) > 1}))}")

@@ -106,3 +106,12 @@ def test_clear_errors(tiny_cnn, tiny_batch):
         get_method("deeplift:baseline=grey")(tiny_cnn, x, y)
     with pytest.raises(AttrlabError, match="true_segments"):
         get_method("lime:segmentation=true")(tiny_cnn, x, y)
+
+
+def test_run_seed_reaches_stochastic_methods_without_changing_labels(tiny_cnn, tiny_batch):
+    x, y = tiny_batch
+    m3 = get_method("random", defaults={"seed": 3})
+    assert m3.label == "random" and m3.params["seed"] == 3
+    assert get_method("random:seed=5", defaults={"seed": 3}).params["seed"] == 5  # the spec wins
+    assert "seed" not in get_method("gradient", defaults={"seed": 3}).params  # only methods that take one
+    assert not torch.equal(m3(tiny_cnn, x, y), get_method("random")(tiny_cnn, x, y))

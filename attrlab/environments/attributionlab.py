@@ -24,7 +24,7 @@ from ..models.designed import DesignedColourCounter
 
 PRESETS = {
     "quick": {"size": 64, "n_images": 8, "n_colours": 4, "n_redundant": 2},
-    "full": {"size": 224, "n_images": 32, "n_colours": 4, "n_redundant": 2},
+    "full": {"size": 224, "n_images": 16, "n_colours": 4, "n_redundant": 2},
 }
 SETTINGS = ("redundant", "no-redundant")
 COLOUR_NAMES = ("red", "green", "blue", "yellow", "purple", "cyan", "magenta", "pink", "teal", "brown")
@@ -103,8 +103,8 @@ def build(preset: str = "quick", seed: int = 0, settings=None, **overrides: Any)
     """Build the AttributionLab environment.
 
     Args:
-        preset: ``quick`` (64×64, 8 images: seconds) or ``full`` (224×224 like the reference
-            prototype, 32 images).
+        preset: ``quick`` (64×64, 8 images: about a minute for every method on 2 cores) or
+            ``full`` (224×224 like the reference prototype, 16 images).
         settings: subset of :data:`SETTINGS`; both by default.
         overrides: ``size``, ``n_images``, ``n_colours``, ``n_redundant``.
 

@@ -78,14 +78,17 @@ def _per_sample(explainer, inputs, targets, refs, masks, samples):
     return torch.cat(maps)
 
 
-@register("occlusion", "sliding-window occlusion (Zeiler & Fergus 2014), window/stride in pixels; "
-          "baseline=zeros|blur|true (true = Occlusion*); captum Occlusion", window=8, stride=4, baseline="zeros")
+@register("occlusion", "sliding-window occlusion (Zeiler & Fergus 2014), window/stride in pixels (0 = auto: window "
+          "an eighth of the image side, stride half the window); baseline=zeros|blur|true (true = Occlusion*); captum Occlusion",
+          window=0, stride=0, baseline="zeros")
 def _occlusion(window: int, stride: int, baseline: str):
     def fn(model, inputs, targets, **context):
         if inputs.dim() != 4:
             raise AttrlabError("occlusion needs image inputs (N, C, H, W)")
-        c = inputs.shape[1]
-        return Occlusion(model).attribute(inputs, sliding_window_shapes=(c, window, window), strides=(c, stride, stride),
+        c, side = inputs.shape[1], min(inputs.shape[-2:])
+        win = window or max(2, side // 8)
+        step = stride or max(1, win // 2)
+        return Occlusion(model).attribute(inputs, sliding_window_shapes=(c, win, win), strides=(c, step, step),
                                           baselines=reference(baseline, inputs, context), target=targets,
                                           perturbations_per_eval=32)
     return fn

@@ -131,8 +131,11 @@ class BoundMethod:
         return attribute(self.fn, model, inputs, targets, label=self.label, **context)
 
 
-def get_method(spec: str | Callable, label: str | None = None) -> BoundMethod:
+def get_method(spec: str | Callable, label: str | None = None, defaults: dict | None = None) -> BoundMethod:
     """A configured method from a spec string, or a user's callable wrapped with a label.
+
+    ``defaults`` fill parameters the spec does not set and the method has (the runner passes the
+    run's ``seed`` this way, so ``--seed`` reaches LIME, SmoothGrad, ... without changing labels).
 
     Example:
         >>> import torch
@@ -145,7 +148,8 @@ def get_method(spec: str | Callable, label: str | None = None) -> BoundMethod:
         return BoundMethod(label or getattr(spec, "__name__", "custom"), spec)
     name, params = parse_spec(spec)
     info = describe(name)
-    full = {**info.defaults, **params}
+    extra = {k: v for k, v in (defaults or {}).items() if k in info.defaults}
+    full = {**info.defaults, **extra, **params}
     fn = info.factory(**full)
     return BoundMethod(label or spec.strip(), fn, full)
 
