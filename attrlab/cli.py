@@ -23,6 +23,14 @@ def _parse_options(items: list[str]) -> dict:
     return opts
 
 
+def _env_options(args) -> dict:
+    opts = _parse_options(args.set)
+    for key in ("background", "images"):
+        if getattr(args, key):
+            opts[key] = getattr(args, key)
+    return opts
+
+
 def _split(text: str | None) -> list[str] | None:
     """Split a comma-separated list (method parameters use ':' and '=', never ',')."""
     if not text:
@@ -37,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run environments × methods and write records, verification and a report")
     r.add_argument("environments", nargs="*", metavar="ENV",
-                   help=f"environment(s): {', '.join(sorted(ENVIRONMENTS))}; none = the quick preset of every environment")
+                   help=f"environment(s): {', '.join(sorted(ENVIRONMENTS))}; none = the embedded default "
+                        "(the quick preset of attributionlab)")
     g = r.add_mutually_exclusive_group()
     g.add_argument("--quick", dest="preset", action="store_const", const="quick", help="small preset (default)")
     g.add_argument("--full", dest="preset", action="store_const", const="full", help="the paper-sized preset")
@@ -49,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--batch-size", type=int, default=8)
     r.add_argument("--threshold", type=float, default=0.01, help="relative binarisation threshold for precision/recall")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="environment option, e.g. --set n_images=16")
+    r.add_argument("--background", help="smerf: black, noise or natural")
+    r.add_argument("--images", help="smerf: a folder of your own images for natural backgrounds")
     r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     r.set_defaults(preset="quick")
     rep = sub.add_parser("report", help="rebuild tables, figures and report.html from a run folder's records")
@@ -64,7 +75,7 @@ def _cmd_run(args) -> int:
     from .evaluation import MetricConfig
     from .runner import RunConfig, run
 
-    names = args.environments or sorted(ENVIRONMENTS)
+    names = args.environments or sorted(n for n, m in ENVIRONMENTS.items() if getattr(m, "IN_DEFAULT_RUN", True))
     for name in names:
         get_environment(name)
     if args.out and len(names) > 1:
@@ -74,7 +85,7 @@ def _cmd_run(args) -> int:
     for name in names:
         cfg = RunConfig(environment=name, out_dir=outs[name], preset=args.preset, seed=args.seed, device=args.device,
                         methods=_split(args.methods), settings=_split(args.settings), batch_size=args.batch_size,
-                        metrics=MetricConfig(threshold=args.threshold), options=_parse_options(args.set),
+                        metrics=MetricConfig(threshold=args.threshold), options=_env_options(args),
                         progress=not args.no_progress)
         out = run(cfg)
         _print_headline(out)
@@ -90,7 +101,8 @@ def _print_headline(out: Path) -> None:
     table = summary(records)
     verdict = json.loads((out / "verification.json").read_text()).get("passed")
     print(f"\n{out}: model {'verified' if verdict else 'NOT VERIFIED'}; {records['method'].nunique()} methods")
-    cols = [c for c in ("overall_f1", "positive_f1", "negative_f1", "mass_focus", "iou_focus") if c in table.columns]
+    cols = [c for c in ("overall_f1", "positive_f1", "negative_f1", "mass_focus", "mass_avoid", "iou_focus")
+            if c in table.columns]
     if cols:
         for setting in dict.fromkeys(table.index.get_level_values(0)):
             t = table.loc[setting, cols].sort_values(cols[0], ascending=False)

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import time
@@ -124,7 +125,9 @@ def run(config: RunConfig) -> Path:
     device = resolve_device(config.device)
     module = get_environment(config.environment)
     torch.manual_seed(config.seed)
-    env = module.build(config.preset, seed=config.seed, settings=config.settings, **config.options)
+    accepted = inspect.signature(module.build).parameters
+    extra = {k: v for k, v in (("device", str(device)), ("progress", config.progress)) if k in accepted}
+    env = module.build(config.preset, seed=config.seed, settings=config.settings, **extra, **config.options)
     specs = list(config.methods) if config.methods else module.default_methods()
     methods = [get_method(m, defaults={"seed": config.seed}) for m in specs]  # unknown names fail here
     labels = [m.label for m in methods]

@@ -4,7 +4,7 @@ ground truth, and a verification report. ``ENVIRONMENTS`` maps CLI names to buil
 
 Example:
     >>> sorted(ENVIRONMENTS)
-    ['attributionlab']
+    ['attributionlab', 'smerf']
 """
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from typing import Any, Callable
 
 from ..core import Environment
 from ..errors import AttrlabError
-from . import attributionlab
+from . import attributionlab, smerf
 
-ENVIRONMENTS: dict[str, Any] = {"attributionlab": attributionlab}
+ENVIRONMENTS: dict[str, Any] = {"attributionlab": attributionlab, "smerf": smerf}
 
 
 def get_environment(name: str):

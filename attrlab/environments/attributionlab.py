@@ -27,6 +27,7 @@ PRESETS = {
     "full": {"size": 224, "n_images": 16, "n_colours": 4, "n_redundant": 2},
 }
 SETTINGS = ("redundant", "no-redundant")
+IN_DEFAULT_RUN = True  # part of a bare `attrlab run`
 COLOUR_NAMES = ("red", "green", "blue", "yellow", "purple", "cyan", "magenta", "pink", "teal", "brown")
 
 # The paper's variants beside every registered method: IG*/Occlusion*/DeepLIFT* with the true

@@ -26,9 +26,10 @@ def attribution_mass(maps: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
     This is Zhou et al.'s Attr% of the joint effective region (AAAI 2022, §3:
     ``Attr% = Σ_{p∈ER} s_p / Σ_p s_p``) and SMERF's Attribution Focus Level (Kim et al. 2021, §4 and
     App. A.4; PAFL with the primary objects as region, SAFL with the secondary ones). Negative values
-    are taken in magnitude. A map with no attribution anywhere scores 0 (it found nothing), and an
-    empty region scores 0. For any non-zero map, the masses of disjoint regions add up and a
-    partition of the grid sums to 1.
+    are taken in magnitude. A map with no attribution anywhere scores 0 (it found nothing); an
+    empty region scores NaN (nothing to measure: SMERF does not compute PAFL/SAFL for an absent
+    object), which means leave it out. For any non-zero map, the masses of disjoint non-empty
+    regions add up and a partition of the grid sums to 1.
 
     Example:
         >>> maps = torch.tensor([[1.0, 3.0, 0.0, 0.0]])
@@ -39,7 +40,8 @@ def attribution_mass(maps: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
     m = m.abs()
     total = m.sum(1)
     inside = (m * r).sum(1)
-    return torch.where(total > 0, inside / total.clamp_min(torch.finfo(m.dtype).tiny), torch.zeros_like(total))
+    mass = torch.where(total > 0, inside / total.clamp_min(torch.finfo(m.dtype).tiny), torch.zeros_like(total))
+    return torch.where(r.any(1), mass, torch.full_like(mass, float("nan")))
 
 
 def mean_attribution(maps: torch.Tensor, region: torch.Tensor, normalize: str = "sum") -> torch.Tensor:

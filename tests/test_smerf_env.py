@@ -1,0 +1,56 @@
+"""SMERF end to end on a small setting: train, verify per bucket, cache, ground truth."""
+import pytest
+import torch
+
+from attrlab.environments import smerf
+from attrlab.errors import AttrlabError
+
+SMALL = dict(train_scale=0.0, min_train=60, val_per_bucket=30, test_per_bucket=2, max_epochs=12)
+
+
+@pytest.fixture(scope="module")
+def env_and_cache(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("models")
+    torch.set_num_threads(2)
+    env = smerf.build("quick", seed=0, settings=["simple-fr"], cache_dir=cache, progress=False, **SMALL)
+    return env, cache
+
+
+def test_simple_fr_trains_to_verified_and_reports_every_bucket(env_and_cache):
+    env, _ = env_and_cache
+    record = env.verification["simple-fr"]
+    assert record["passed"] is True, record
+    assert sorted(record["accuracy_by_group"]) == list(range(1, 13))
+    assert all(acc >= 0.95 for acc in record["accuracy_by_group"].values())
+    ev = env.eval_sets[0]
+    with torch.no_grad():
+        assert torch.equal(ev.model(ev.inputs).argmax(1), ev.targets)
+
+
+def test_ground_truth_follows_table1(env_and_cache):
+    env, _ = env_and_cache
+    ev = env.eval_sets[0]
+    gt = ev.ground_truth
+    for i, bucket in enumerate(gt.facts["bucket"]):
+        has_box1 = bucket >= 7
+        assert bool(gt.focus[i].any()) == has_box1          # Simple-FR focuses on Box1 when present
+        assert int(gt.focus[i].sum()) == (100 if has_box1 else 0)
+        assert not (gt.focus[i] & gt.avoid[i]).any()
+    assert ev.targets.tolist() == [int(b >= 7) for b in gt.facts["bucket"]]
+
+
+def test_second_build_uses_the_cached_model(env_and_cache):
+    env, cache = env_and_cache
+    again = smerf.build("quick", seed=0, settings=["simple-fr"], cache_dir=cache, progress=False, **SMALL)
+    assert again.verification["simple-fr"]["cached"] is True
+    a, b = env.eval_sets[0].model, again.eval_sets[0].model
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_bad_smerf_options(tmp_path):
+    with pytest.raises(AttrlabError, match="unknown SMERF setting"):
+        smerf.build("quick", settings=["simple-xx"], cache_dir=tmp_path)
+    with pytest.raises(AttrlabError, match="unknown background"):
+        smerf.build("quick", background="white", cache_dir=tmp_path)
+    with pytest.raises(AttrlabError, match="no option"):
+        smerf.build("quick", n_images=3, cache_dir=tmp_path)
