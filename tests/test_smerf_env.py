@@ -54,3 +54,19 @@ def test_bad_smerf_options(tmp_path):
         smerf.build("quick", background="white", cache_dir=tmp_path)
     with pytest.raises(AttrlabError, match="no option"):
         smerf.build("quick", n_images=3, cache_dir=tmp_path)
+
+
+def test_quick_sizes_keep_table2_ratios(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_data(setting, per_bucket, seed, background, photos):
+        seen.setdefault(setting.name, []).append(dict(per_bucket))
+        raise StopIteration  # stop before any training
+
+    monkeypatch.setattr(smerf, "_data", fake_data)
+    for name in ("complex-fr", "complex-cr1", "simple-fr"):
+        with pytest.raises(StopIteration):
+            smerf.build("quick", settings=[name], cache_dir=tmp_path, progress=False)
+    assert seen["complex-fr"][0] == {0: 200, 1: 600}
+    assert seen["complex-cr1"][0] == {0: 510, 1: 510}
+    assert seen["simple-fr"][0] == {0: 200, 1: 200}

@@ -103,8 +103,10 @@ def build(preset: str = "quick", seed: int = 0, settings=None, background: str =
     eval_sets, verification = [], {}
     for k, name in enumerate(names):
         setting = get_setting(name)
-        train_n = {lab: max(config["min_train"], int(round(n * config["train_scale"])))
-                   for lab, n in setting.train_per_bucket.items()}
+        # scale Table 2's sizes, keeping their per-label ratio (Complex-FR has 3× more label-1
+        # images per bucket), so that the smallest is at least min_train
+        factor = max(config["train_scale"], config["min_train"] / min(setting.train_per_bucket.values()))
+        train_n = {lab: int(round(n * factor)) for lab, n in setting.train_per_bucket.items()}
         val_n = config["val_per_bucket"] or setting.val_per_bucket
         key_src = {"setting": name, "train": train_n, "val": val_n, "seed": seed, "background": background,
                    "images": str(images), "threshold": threshold, "max_epochs": config["max_epochs"], "v": 1}

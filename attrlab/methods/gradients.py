@@ -74,7 +74,8 @@ def _smoothgrad(samples: int, noise: float, seed: int):
 
 
 @register("integrated_gradients", "path integral of gradients from a baseline (Sundararajan et al. 2017); "
-          "baseline=zeros|blur|true (true = IG*); captum IntegratedGradients", steps=32, baseline="zeros")
+          "baseline=zeros|blur|true (true = IG*); captum IntegratedGradients (Gauss-Legendre nodes)", steps=50,
+          baseline="zeros")
 def _integrated_gradients(steps: int, baseline: str):
     def fn(model, inputs, targets, **context):
         ig = IntegratedGradients(model)
