@@ -106,3 +106,12 @@ def test_cli_run_end_to_end_subprocess(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "model verified" in proc.stdout and "deeplift" in proc.stdout
     assert (out / "report.html").exists()
+
+
+def test_bare_run_is_the_embedded_default(tmp_path, capsys):
+    out = tmp_path / "default"
+    assert main(["run", "--methods", "random", "--set", "n_images=2", "--set", "size=32", "--out", str(out),
+                 "--no-progress"]) == 0
+    records = pd.read_csv(out / "records.csv")
+    assert set(records["environment"]) == {"attributionlab"}
+    assert "model verified" in capsys.readouterr().out
