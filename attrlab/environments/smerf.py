@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..core import Environment, EvalSet, GroundTruth
@@ -50,8 +51,10 @@ def _cache_dir(cache_dir: str | os.PathLike | None) -> Path:
     return Path(os.environ.get("ATTRLAB_CACHE", Path.home() / ".cache" / "attrlab")) / "models"
 
 
-def _data(setting, per_bucket: dict, seed: int, background: str, photos) -> tuple:
+def _data(setting, per_bucket: dict, seed: int, background: str, photos, shuffle: bool = False) -> tuple:
     buckets = [b for b in setting.labelled_buckets for _ in range(per_bucket[setting.labels[b]])]
+    if shuffle:  # test sets: mixed buckets, so the first samples (shown in the report) vary
+        buckets = [buckets[i] for i in np.random.default_rng(seed).permutation(len(buckets))]
     batch = generate_textbox(buckets, seed=seed, background=background, photos=photos)
     labels = torch.tensor([setting.labels[b] for b in buckets])
     return batch, labels
@@ -135,7 +138,7 @@ def build(preset: str = "quick", seed: int = 0, settings=None, background: str =
             p.requires_grad_(False)
         verification[name] = record
         test_n = config["test_per_bucket"]
-        test, test_y = _data(setting, {0: test_n, 1: test_n}, seed * 1000 + 3 * k + 3, background, photos)
+        test, test_y = _data(setting, {0: test_n, 1: test_n}, seed * 1000 + 3 * k + 3, background, photos, shuffle=True)
         gt = _ground_truth(setting, test, test_y)
         eval_sets.append(EvalSet("smerf", model, test.images, test_y, gt, name))
     verification["passed"] = all(v["passed"] for v in verification.values() if isinstance(v, dict))

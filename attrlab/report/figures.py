@@ -88,13 +88,18 @@ def _image(x: torch.Tensor) -> np.ndarray:
     return x.permute(1, 2, 0).clamp(0, 1).numpy() if x.dim() == 3 else x.numpy()
 
 
-def map_gallery(maps_dir: Path, setting: str, path: Path, sample: int = 0, ncols: int = 8) -> Path | None:
+def map_gallery(maps_dir: Path, setting: str, path: Path, sample: int | None = None, ncols: int = 8) -> Path | None:
     """The input, its signed ground truth, and every method's signed map for one sample (red =
-    positive, blue = negative, each map scaled to its own maximum), like Zhang et al. Fig. 4."""
+    positive, blue = negative, each map scaled to its own maximum), like Zhang et al. Fig. 4. By
+    default the saved sample with the most ground-truth pixels."""
     inp_path = maps_dir / f"{setting}__inputs.pt"
     if not inp_path.exists():
         return None
     inputs = torch.load(inp_path, weights_only=False)
+    if sample is None:
+        masks = inputs["masks"]
+        marked = masks["focus"] | masks["avoid"] if "avoid" in masks else masks["focus"]
+        sample = int(marked.flatten(1).sum(1).argmax())
     entries = []
     for p in sorted(maps_dir.glob(f"{setting}__*.pt")):
         if p == inp_path:
@@ -131,3 +136,49 @@ def map_gallery(maps_dir: Path, setting: str, path: Path, sample: int = 0, ncols
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def bucket_table(records: pd.DataFrame) -> pd.DataFrame:
+    """Mean PAFL (``mass_focus``) and SAFL (``mass_avoid``) per (setting, method, bucket), from
+    records that carry a ``group_bucket`` fact (SMERF)."""
+    ok = records[(records["status"] == "ok") & records["metric"].isin(["mass_focus", "mass_avoid"])]
+    if ok.empty or "group_bucket" not in ok.columns:
+        return pd.DataFrame()
+    return ok.pivot_table(index=["setting", "method", "group_bucket"], columns="metric", values="value", aggfunc="mean")
+
+
+def bucket_views(records: pd.DataFrame, path_prefix: Path) -> list[Path]:
+    """SMERF's summary views from per-bucket AFL (Kim et al. 2021): the fraction of buckets with
+    both relevant and irrelevant objects where a method succeeds (PAFL > 0.5, Fig. 7 top), whether
+    it fails (SAFL > PAFL) on more than half of them (Fig. 7 bottom), and its worst-bucket PAFL
+    (Figs. 2 and 8b)."""
+    t = bucket_table(records)
+    if t.empty or not {"mass_focus", "mass_avoid"} <= set(t.columns):
+        return []
+    both = t.dropna(subset=["mass_focus", "mass_avoid"])
+    views = {}
+    if not both.empty:
+        grouped = both.groupby(level=["setting", "method"])
+        views["success"] = grouped.apply(lambda g: float((g["mass_focus"] > 0.5).mean())).unstack("method")
+        views["failure"] = grouped.apply(lambda g: float(((g["mass_avoid"] > g["mass_focus"]).mean()) > 0.5)).unstack("method")
+    views["worst_pafl"] = t["mass_focus"].dropna().groupby(level=["setting", "method"]).min().unstack("method")
+    titles = {"success": "fraction of buckets with PAFL > 0.5 (success)",
+              "failure": "SAFL > PAFL on more than half of the buckets (1 = failure)",
+              "worst_pafl": "worst-bucket PAFL"}
+    paths = []
+    for key, table in views.items():
+        fig, ax = plt.subplots(figsize=(0.45 * table.shape[1] + 2.5, 0.4 * table.shape[0] + 2.2))
+        ax.imshow(table.values.astype(float), vmin=0, vmax=1, cmap="gray" if key != "worst_pafl" else "viridis",
+                  aspect="auto")
+        ax.set_xticks(range(table.shape[1]), table.columns, rotation=70, ha="right", fontsize=7)
+        ax.set_yticks(range(table.shape[0]), table.index, fontsize=8)
+        for (i, j), v in np.ndenumerate(table.values.astype(float)):
+            if not np.isnan(v):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="red")
+        ax.set_title(titles[key], fontsize=9)
+        fig.tight_layout()
+        path = path_prefix.with_name(f"{path_prefix.name}_{key}.png")
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths

@@ -95,6 +95,13 @@ def build_report(out: str | Path) -> Path:
                      "environment's true baseline: IG*, Occlusion*) or another segmentation (LIME).</p>")
         parts += [_img(f) for f in variant_figs]
 
+    bucket_figs = figures.bucket_views(records, fig_dir / "buckets")
+    if bucket_figs:
+        parts.append("<h2>Buckets</h2><p>Per-bucket attribution focus (Kim et al. 2021): PAFL = share of "
+                     "|attribution| on the objects to focus on, SAFL = on the objects to avoid.</p>")
+        parts += [_img(f) for f in bucket_figs]
+        parts.append(_table(figures.bucket_table(records)))
+
     parts.append("<h2>Failures</h2>")
     parts.append(_table(failures(records)))
     parts.append("<p>Rebuild this page from the run folder alone with <code>attrlab report "
