@@ -81,7 +81,7 @@ def main() -> None:
         ("smoothgrad", lambda: NoiseTunnel(Saliency(model)).attribute(leaf(), nt_type="smoothgrad", nt_samples=25,
                                                                        stdevs=sigma, nt_samples_batch_size=1,
                                                                        target=y, abs=False)),
-        ("integrated_gradients", lambda: IntegratedGradients(model).attribute(leaf(), baselines=zeros, target=y, n_steps=32,
+        ("integrated_gradients", lambda: IntegratedGradients(model).attribute(leaf(), baselines=zeros, target=y, n_steps=50,
                                                                               internal_batch_size=max(len(x), 64))),
         ("deeplift", lambda: DeepLift(model).attribute(leaf(), baselines=zeros, target=y)),
         ("deeplift_shap", lambda: DeepLiftShap(model).attribute(leaf(), baselines=torch.cat([zeros[:1], x]), target=y)),
