@@ -14,6 +14,14 @@ import torch  # noqa: E402
 from .tables import PRF_COLUMNS  # noqa: E402
 
 
+def _finish(fig, path: Path, dpi: int = 110) -> Path:
+    """Lay out, write and close a figure."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def prf_heatmap(table: pd.DataFrame, setting: str, path: Path) -> Path | None:
     """Methods × {positive, negative, overall} × {precision, recall, F1}, like AttributionLab's
     Figs. 5–7 bars, as one annotated heat map so that every method fits on one page."""
@@ -33,10 +41,7 @@ def prf_heatmap(table: pd.DataFrame, setting: str, path: Path) -> Path | None:
         ax.axvline(x, color="white", lw=2)
     ax.set_title(f"Precision / recall / F1 against signed ground truth — {setting}", fontsize=10)
     fig.colorbar(im, ax=ax, fraction=0.03)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(fig, path)
 
 
 def metric_bars(table: pd.DataFrame, metric: str, setting: str, path: Path, title: str) -> Path | None:
@@ -50,10 +55,7 @@ def metric_bars(table: pd.DataFrame, metric: str, setting: str, path: Path, titl
     ax.set_xlim(0, 1)
     ax.set_xlabel(metric)
     ax.set_title(f"{title} — {setting}", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(fig, path)
 
 
 def variant_bars(table: pd.DataFrame, base: str, path: Path) -> Path | None:
@@ -78,10 +80,7 @@ def variant_bars(table: pd.DataFrame, base: str, path: Path) -> Path | None:
         ax.set_title(setting, fontsize=9)
     axes[0][0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, -0.25), ncol=2)
     fig.suptitle(f"{base}: variants", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(fig, path)
 
 
 def _image(x: torch.Tensor) -> np.ndarray:
@@ -132,10 +131,7 @@ def map_gallery(maps_dir: Path, setting: str, path: Path, sample: int | None = N
                 title += "\n(all zero)"
         ax.set_title(title, fontsize=7)
     fig.suptitle(f"{setting}: sample {sample} (red = positive, blue = negative)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _finish(fig, path, dpi=100)
 
 
 def bucket_table(records: pd.DataFrame) -> pd.DataFrame:
@@ -176,9 +172,5 @@ def bucket_views(records: pd.DataFrame, path_prefix: Path) -> list[Path]:
             if not np.isnan(v):
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="red")
         ax.set_title(titles[key], fontsize=9)
-        fig.tight_layout()
-        path = path_prefix.with_name(f"{path_prefix.name}_{key}.png")
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(_finish(fig, path_prefix.with_name(f"{path_prefix.name}_{key}.png")))
     return paths
