@@ -11,3 +11,17 @@ class AttrlabError(Exception):
         ...     print(e)
         unknown method 'foo'; try `attrlab list methods`
     """
+
+
+def unknown_name(kind: str, name: str, choices, listing: str) -> AttrlabError:
+    """The one error for an unknown name, with close matches as a hint.
+
+    Example:
+        >>> print(unknown_name("method", "gradiant", ["gradient", "gradcam"], "`attrlab list methods` shows all."))
+        unknown method 'gradiant'. Did you mean gradient, gradcam? `attrlab list methods` shows all.
+    """
+    import difflib
+
+    close = difflib.get_close_matches(name, list(choices), n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    return AttrlabError(f"unknown {kind} '{name}'.{hint} {listing}")

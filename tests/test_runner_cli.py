@@ -115,3 +115,17 @@ def test_bare_run_is_the_embedded_default(tmp_path, capsys):
     records = pd.read_csv(out / "records.csv")
     assert set(records["environment"]) == {"attributionlab"}
     assert "model verified" in capsys.readouterr().out
+
+
+def test_an_edited_user_method_is_not_served_from_the_cache(tmp_path):
+    def mine(model, inputs, targets):
+        return torch.ones_like(inputs)
+
+    _run(tmp_path, [mine])
+    n_jobs = len(list((tmp_path / "jobs").iterdir()))
+
+    def mine(model, inputs, targets):  # noqa: F811  (same name, new body)
+        return torch.rand_like(inputs)
+
+    _run(tmp_path, [mine])
+    assert len(list((tmp_path / "jobs").iterdir())) == 2 * n_jobs

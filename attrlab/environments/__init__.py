@@ -8,10 +8,10 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from ..core import Environment
-from ..errors import AttrlabError
+from ..errors import unknown_name
 from . import attributionlab, smerf
 
 ENVIRONMENTS: dict[str, Any] = {"attributionlab": attributionlab, "smerf": smerf}
@@ -20,11 +20,7 @@ ENVIRONMENTS: dict[str, Any] = {"attributionlab": attributionlab, "smerf": smerf
 def get_environment(name: str):
     """The environment module for ``name`` (it has ``build``, ``default_methods``, ``SETTINGS``)."""
     if name not in ENVIRONMENTS:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(ENVIRONMENTS), n=2)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise AttrlabError(f"unknown environment '{name}'.{hint} Available: {', '.join(sorted(ENVIRONMENTS))}")
+        raise unknown_name("environment", name, ENVIRONMENTS, f"Available: {', '.join(sorted(ENVIRONMENTS))}")
     return ENVIRONMENTS[name]
 
 

@@ -115,14 +115,13 @@ def build(preset: str = "quick", seed: int = 0, settings=None, background: str =
                    "images": str(images), "threshold": threshold, "max_epochs": config["max_epochs"], "v": 1}
         key = hashlib.sha1(json.dumps(key_src, sort_keys=True).encode()).hexdigest()[:16]
         path = cache / f"smerf-{name}-{key}.pt"
+        torch.manual_seed(seed)
         model = SmerfCNN(setting.kind)
         if path.exists():
             saved = torch.load(path, weights_only=False)
             model.load_state_dict(saved["state_dict"])
             record = {**saved["verification"], "cached": True}
         else:
-            torch.manual_seed(seed)
-            model = SmerfCNN(setting.kind)
             train, train_y = _data(setting, train_n, seed * 1000 + 3 * k + 1, background, photos)
             val, val_y = _data(setting, {0: val_n, 1: val_n}, seed * 1000 + 3 * k + 2, background, photos)
             record = train_verified(model, (train.images, train_y), (val.images, val_y, val.buckets), threshold,

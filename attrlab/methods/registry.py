@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import inspect
 import warnings
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..errors import AttrlabError
+from ..errors import AttrlabError, unknown_name
 
 
 @dataclass(frozen=True)
@@ -67,16 +68,8 @@ def list_methods() -> list[str]:
 def describe(name: str) -> MethodInfo:
     _load_builtin()
     if name not in _REGISTRY:
-        raise AttrlabError(_unknown(name))
+        raise unknown_name("method", name, _REGISTRY, "`attrlab list methods` shows all.")
     return _REGISTRY[name]
-
-
-def _unknown(name: str) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
-    hint = f" Did you mean {', '.join(close)}?" if close else ""
-    return f"unknown method '{name}'.{hint} `attrlab list methods` shows all."
 
 
 def _convert(value: str, default: Any) -> Any:
@@ -145,7 +138,12 @@ def get_method(spec: str | Callable, label: str | None = None, defaults: dict | 
         torch.Size([1, 1, 2, 2])
     """
     if callable(spec) and not isinstance(spec, str):
-        return BoundMethod(label or getattr(spec, "__name__", "custom"), spec)
+        # the source goes into the runner's cache key, so an edited function is not served stale results
+        try:
+            source = hashlib.sha1(inspect.getsource(spec).encode()).hexdigest()[:12]
+        except (OSError, TypeError):
+            source = ""
+        return BoundMethod(label or getattr(spec, "__name__", "custom"), spec, {"source": source} if source else {})
     name, params = parse_spec(spec)
     info = describe(name)
     extra = {k: v for k, v in (defaults or {}).items() if k in info.defaults}
