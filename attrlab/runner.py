@@ -169,8 +169,7 @@ def run(config: RunConfig) -> Path:
         try:
             attributions = method(model, inputs, targets, **context)
             values = score(attributions, part.ground_truth, config.metrics)
-            if start < N_SHOWN:
-                _save_maps(out, ev.setting, method.label, start, attributions, config.metrics)
+            _save_maps(out, ev, method.label, start, attributions, config.metrics)
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # a failing method is recorded, never fatal to the study
@@ -201,19 +200,36 @@ def _merge_jobs(out: Path, new_rows: list[dict]) -> None:
     _write_atomic(path, lambda p: merged.to_csv(p, index=False))
 
 
-def _save_maps(out: Path, setting: str, label: str, start: int, attributions: torch.Tensor, metrics: MetricConfig) -> None:
-    keep = attributions[: max(0, N_SHOWN - start)].detach().cpu()
+def shown_samples(ev: EvalSet) -> list[int]:
+    """Samples whose inputs and maps the report shows: the first ``N_SHOWN``, and the first of each
+    bucket where the ground truth has a ``bucket`` fact (SMERF's worst-bucket views)."""
+    shown = set(range(min(N_SHOWN, len(ev))))
+    buckets = ev.ground_truth.facts.get("bucket")
+    if buckets is not None:
+        first: dict = {}
+        for i, b in enumerate(buckets):
+            first.setdefault(b, i)
+        shown |= set(first.values())
+    return sorted(shown)
+
+
+def _save_maps(out: Path, ev: EvalSet, label: str, start: int, attributions: torch.Tensor, metrics: MetricConfig) -> None:
+    rows = [i for i in shown_samples(ev) if start <= i < start + len(attributions)]
+    if not rows:
+        return
+    keep = attributions[[i - start for i in rows]].detach().cpu()
     grid_dims = 2 if keep.dim() == 4 else 1
     signed = reduce_channels(keep, metrics.signed_reduction, grid_dims)
-    name = f"{setting}__{_hash(label)}.pt"
-    _write_atomic(out / "maps" / name, lambda p: torch.save({"setting": setting, "method": label, "start": start,
+    name = f"{ev.setting}__{_hash(label)}__{start}.pt"
+    _write_atomic(out / "maps" / name, lambda p: torch.save({"setting": ev.setting, "method": label, "samples": rows,
                                                              "signed": signed}, p))
 
 
 def _save_samples(out: Path, ev: EvalSet) -> None:
     """Inputs and ground truth of the samples shown in the report, so figures need no rebuild."""
-    gt = ev.ground_truth.subset(slice(0, N_SHOWN))
+    rows = shown_samples(ev)
+    gt = ev.ground_truth.subset(torch.tensor(rows))
     masks = {k: getattr(gt, k) for k in ("focus", "avoid", "positive", "negative") if getattr(gt, k) is not None}
     _write_atomic(out / "maps" / f"{ev.setting}__inputs.pt",
-                  lambda p: torch.save({"setting": ev.setting, "inputs": ev.inputs[:N_SHOWN].cpu(),
-                                        "targets": ev.targets[:N_SHOWN].cpu(), "masks": masks}, p))
+                  lambda p: torch.save({"setting": ev.setting, "samples": rows, "inputs": ev.inputs[rows].cpu(),
+                                        "targets": ev.targets[rows].cpu(), "masks": masks, "facts": gt.facts}, p))

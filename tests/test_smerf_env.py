@@ -70,3 +70,21 @@ def test_quick_sizes_keep_table2_ratios(tmp_path, monkeypatch):
     assert seen["complex-fr"][0] == {0: 200, 1: 600}
     assert seen["complex-cr1"][0] == {0: 510, 1: 510}
     assert seen["simple-fr"][0] == {0: 200, 1: 200}
+
+
+def test_run_writes_the_papers_bucket_views(env_and_cache, tmp_path):
+    from attrlab.report.figures import load_shown
+    from attrlab.runner import RunConfig, run
+
+    _, cache = env_and_cache
+    out = run(RunConfig(environment="smerf", settings=["simple-fr"], methods=["gradient", "random"], out_dir=tmp_path,
+                        batch_size=8, options={**SMALL, "cache_dir": cache}, progress=False))
+    inputs, maps = load_shown(out / "maps", "simple-fr")
+    # one shown sample per bucket (12 buckets, 2 test images each), every method's map of each
+    assert sorted(set(inputs["facts"]["bucket"])) == list(range(1, 13))
+    assert set(maps) == {"gradient", "random"}
+    assert all(set(m) == set(inputs["samples"]) for m in maps.values())
+    figs = {p.name for p in (out / "figures").iterdir()}
+    assert {"afl_bars.png", "pafl_by_objects.png", "worst_bucket_simple-fr.png", "buckets_worst_pafl.png"} <= figs
+    html = (out / "report.html").read_text()
+    assert "worst bucket" in html and html.count("<img") >= 6

@@ -87,35 +87,53 @@ def _image(x: torch.Tensor) -> np.ndarray:
     return x.permute(1, 2, 0).clamp(0, 1).numpy() if x.dim() == 3 else x.numpy()
 
 
-def map_gallery(maps_dir: Path, setting: str, path: Path, sample: int | None = None, ncols: int = 8) -> Path | None:
-    """The input, its signed ground truth, and every method's signed map for one sample (red =
-    positive, blue = negative, each map scaled to its own maximum), like Zhang et al. Fig. 4. By
-    default the saved sample with the most ground-truth pixels."""
+def load_shown(maps_dir: Path, setting: str) -> tuple[dict, dict[str, dict[int, np.ndarray]]] | None:
+    """The saved inputs/ground truth of the shown samples of ``setting`` and every method's signed
+    maps of them: ``(inputs, {method: {sample: map}})``; ``None`` when nothing was saved."""
     inp_path = maps_dir / f"{setting}__inputs.pt"
     if not inp_path.exists():
         return None
     inputs = torch.load(inp_path, weights_only=False)
-    if sample is None:
-        masks = inputs["masks"]
-        marked = masks["focus"] | masks["avoid"] if "avoid" in masks else masks["focus"]
-        sample = int(marked.flatten(1).sum(1).argmax())
-    entries = []
-    for p in sorted(maps_dir.glob(f"{setting}__*.pt")):
-        if p == inp_path:
-            continue
+    maps: dict[str, dict[int, np.ndarray]] = {}
+    for p in sorted(maps_dir.glob(f"{setting}__*__*.pt")):
         d = torch.load(p, weights_only=False)
-        if d["start"] == 0 and d["signed"].shape[0] > sample:
-            entries.append((d["method"], d["signed"][sample].float().numpy()))
-    entries.sort()
+        for row, sample in enumerate(d["samples"]):
+            maps.setdefault(d["method"], {})[int(sample)] = d["signed"][row].float().numpy()
+    return inputs, maps
+
+
+def _gt_panel(inputs: dict, row: int) -> tuple[str, np.ndarray]:
     masks = inputs["masks"]
     if "positive" in masks and "negative" in masks:
-        gt = masks["positive"][sample].float() - masks["negative"][sample].float()
-        gt_title = "ground truth (±)"
-    else:
-        gt = masks["focus"][sample].float() - (masks["avoid"][sample].float() if "avoid" in masks else 0)
-        gt_title = "focus (+) / avoid (−)"
-    panels = [("input", _image(inputs["inputs"][sample]), None), (gt_title, gt.numpy(), 1.0)]
-    panels += [(m, a, None) for m, a in entries]
+        return "ground truth (±)", (masks["positive"][row].float() - masks["negative"][row].float()).numpy()
+    gt = masks["focus"][row].float() - (masks["avoid"][row].float() if "avoid" in masks else 0)
+    return "focus (+) / avoid (−)", gt.numpy()
+
+
+def _signed_panel(ax, title: str, img: np.ndarray, scale: float | None = None) -> None:
+    peak = float(np.abs(img).max())
+    v = scale or peak or 1.0
+    ax.imshow(img, cmap="bwr", vmin=-v, vmax=v, interpolation="nearest")
+    ax.set_title(title + ("\n(all zero)" if peak == 0.0 else ""), fontsize=7)
+
+
+def map_gallery(maps_dir: Path, setting: str, path: Path, sample: int | None = None, ncols: int = 8) -> Path | None:
+    """The input, its signed ground truth, and every method's signed map for one sample (red =
+    positive, blue = negative, each map scaled to its own maximum), like Zhang et al. Fig. 4. By
+    default the shown sample with the most ground-truth pixels."""
+    loaded = load_shown(maps_dir, setting)
+    if loaded is None:
+        return None
+    inputs, maps = loaded
+    samples = list(inputs["samples"])
+    masks = inputs["masks"]
+    if sample is None:
+        marked = masks["focus"] | masks["avoid"] if "avoid" in masks else masks["focus"]
+        sample = samples[int(marked.flatten(1).sum(1).argmax())]
+    row = samples.index(sample)
+    entries = sorted((m, d[sample]) for m, d in maps.items() if sample in d)
+    gt_title, gt = _gt_panel(inputs, row)
+    panels = [("input", _image(inputs["inputs"][row]), None), (gt_title, gt, 1.0)] + [(m, a, None) for m, a in entries]
     nrows = -(-len(panels) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(1.9 * ncols, 2.1 * nrows), squeeze=False)
     for ax in axes.flat:
@@ -123,13 +141,9 @@ def map_gallery(maps_dir: Path, setting: str, path: Path, sample: int | None = N
     for ax, (title, img, scale) in zip(axes.flat, panels):
         if title == "input":
             ax.imshow(img, interpolation="nearest")
+            ax.set_title(title, fontsize=7)
         else:
-            peak = float(np.abs(img).max())
-            v = scale or peak or 1.0
-            ax.imshow(img, cmap="bwr", vmin=-v, vmax=v, interpolation="nearest")
-            if peak == 0.0:
-                title += "\n(all zero)"
-        ax.set_title(title, fontsize=7)
+            _signed_panel(ax, title, img, scale)
     fig.suptitle(f"{setting}: sample {sample} (red = positive, blue = negative)", fontsize=10)
     return _finish(fig, path, dpi=100)
 
@@ -174,3 +188,106 @@ def bucket_views(records: pd.DataFrame, path_prefix: Path) -> list[Path]:
         ax.set_title(titles[key], fontsize=9)
         paths.append(_finish(fig, path_prefix.with_name(f"{path_prefix.name}_{key}.png")))
     return paths
+
+
+def _reasoning(setting: str) -> str:
+    """SMERF's reasoning family of a setting name: ``simple`` or ``complex``."""
+    return setting.split("-")[0]
+
+
+def afl_bars(records: pd.DataFrame, path: Path) -> Path | None:
+    """PAFL and SAFL per method for each reasoning family (simple, complex), the bar the mean over
+    buckets and the whisker the spread (min to max over buckets), like Kim et al. Figs. 6a and 8a."""
+    t = bucket_table(records)
+    if t.empty or "mass_focus" not in t.columns:
+        return None
+    t = t.reset_index()
+    t["reasoning"] = t["setting"].map(_reasoning)
+    families = list(dict.fromkeys(t["reasoning"]))
+    methods = sorted(t["method"].unique())
+    fig, axes = plt.subplots(len(families), 1, figsize=(max(7, 0.42 * len(methods) + 2), 3.2 * len(families)),
+                             squeeze=False)
+    for ax, fam in zip(axes[:, 0], families):
+        part = t[t["reasoning"] == fam]
+        for k, (metric, colour, name) in enumerate((("mass_focus", "#2a7ab0", "PAFL"), ("mass_avoid", "#d9822b", "SAFL"))):
+            if metric not in part:
+                continue
+            g = part.groupby("method")[metric]
+            mean, lo, hi = (g.mean().reindex(methods), g.min().reindex(methods), g.max().reindex(methods))
+            x = np.arange(len(methods)) + (k - 0.5) * 0.4
+            ax.bar(x, mean.values, 0.4, color=colour, label=name)
+            ax.errorbar(x, mean.values, yerr=[mean.values - lo.values, hi.values - mean.values], fmt="none",
+                        ecolor="black", elinewidth=0.8, capsize=2)
+        ax.axhline(0.5, color="grey", ls=":", lw=0.8)
+        ax.set_xticks(range(len(methods)), methods, rotation=70, ha="right", fontsize=7)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("AFL")
+        ax.set_title(f"{fam} reasoning: mean over buckets, whiskers min–max over buckets", fontsize=9)
+        ax.legend(fontsize=7, loc="upper right")
+    return _finish(fig, path)
+
+
+def pafl_by_objects(records: pd.DataFrame, path: Path) -> Path | None:
+    """Mean PAFL per method by the number of objects in the image (Kim et al. Fig. 6b), one panel
+    per reasoning family: does a method lose the object to focus on as the image fills up?"""
+    ok = records[(records["status"] == "ok") & (records["metric"] == "mass_focus")]
+    if ok.empty or "group_n_objects" not in ok.columns:
+        return None
+    ok = ok.dropna(subset=["value"]).assign(reasoning=lambda d: d["setting"].map(_reasoning))
+    families = list(dict.fromkeys(ok["reasoning"]))
+    fig, axes = plt.subplots(1, len(families), figsize=(5.5 * len(families), 3.8), squeeze=False, sharey=True)
+    for ax, fam in zip(axes[0], families):
+        t = ok[ok["reasoning"] == fam].pivot_table(index="group_n_objects", columns="method", values="value",
+                                                   aggfunc="mean")
+        for method in t.columns:
+            ax.plot(t.index, t[method].values, marker="o", ms=3, lw=1, label=method)
+        ax.set_xticks(t.index)
+        ax.set_xlabel("objects in the image")
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{fam} reasoning: PAFL by number of objects", fontsize=9)
+    axes[0][0].set_ylabel("mean PAFL")
+    axes[0][-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1), ncol=1)
+    return _finish(fig, path)
+
+
+def worst_bucket_gallery(records: pd.DataFrame, maps_dir: Path, setting: str, path: Path, pairs: int = 4) -> Path | None:
+    """For every method, a sample image from the bucket where its PAFL is lowest, with the focus
+    (+)/avoid (−) ground truth and the method's signed map (Kim et al. Figs. 19–21)."""
+    t = bucket_table(records)
+    loaded = load_shown(maps_dir, setting)
+    if t.empty or loaded is None or setting not in t.index.get_level_values("setting"):
+        return None
+    inputs, maps = loaded
+    buckets = inputs.get("facts", {}).get("bucket")
+    if buckets is None:
+        return None
+    row_of = {}
+    for row, b in enumerate(buckets):
+        row_of.setdefault(int(b), row)
+    pafl = t.loc[setting]["mass_focus"].dropna()
+    panels = []
+    for method in sorted(pafl.index.get_level_values("method").unique()):
+        if method not in maps:
+            continue
+        worst = int(pafl.loc[method].idxmin())
+        row = row_of.get(worst)
+        sample = inputs["samples"][row] if row is not None else None
+        if sample is None or sample not in maps[method]:
+            continue
+        panels.append((method, worst, float(pafl.loc[(method, worst)]), row, maps[method][sample]))
+    if not panels:
+        return None
+    ncols = 3 * pairs
+    nrows = -(-len(panels) // pairs)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 1.9 * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for k, (method, bucket, value, row, amap) in enumerate(panels):
+        a_in, a_gt, a_map = axes.flat[3 * k: 3 * k + 3]
+        a_in.imshow(_image(inputs["inputs"][row]), interpolation="nearest")
+        a_in.set_title(f"bucket {bucket}", fontsize=7)
+        title, gt = _gt_panel(inputs, row)
+        _signed_panel(a_gt, title, gt, 1.0)
+        _signed_panel(a_map, f"{method}\nPAFL {value:.2f}", amap)
+    fig.suptitle(f"{setting}: each method on its worst bucket (input, focus/avoid, map)", fontsize=10)
+    return _finish(fig, path, dpi=100)

@@ -99,7 +99,16 @@ def build_report(out: str | Path) -> Path:
     if bucket_figs:
         parts.append("<h2>Buckets</h2><p>Per-bucket attribution focus (Kim et al. 2021): PAFL = share of "
                      "|attribution| on the objects to focus on, SAFL = on the objects to avoid.</p>")
+        for fig in (figures.afl_bars(records, fig_dir / "afl_bars.png"),
+                    figures.pafl_by_objects(records, fig_dir / "pafl_by_objects.png")):
+            if fig is not None:
+                parts.append(_img(fig))
         parts += [_img(f) for f in bucket_figs]
+        worst = [f for s in settings
+                 if (f := figures.worst_bucket_gallery(records, out / "maps", s, fig_dir / f"worst_bucket_{s}.png"))]
+        if worst:
+            parts.append("<h3>Each method on its worst bucket</h3>")
+            parts += [_img(f) for f in worst]
         parts.append(_table(figures.bucket_table(records)))
 
     parts.append("<h2>Failures</h2>")
