@@ -25,8 +25,8 @@ def _parse_options(items: list[str]) -> dict:
 
 def _env_options(args) -> dict:
     opts = _parse_options(args.set)
-    for key in ("background", "images"):
-        if getattr(args, key):
+    for key in ("background", "images", "experiment", "manipulation", "classes", "r"):
+        if getattr(args, key) is not None:
             opts[key] = getattr(args, key)
     return opts
 
@@ -59,7 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--threshold", type=float, default=0.01, help="relative binarisation threshold for precision/recall")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="environment option, e.g. --set n_images=16")
     r.add_argument("--background", help="smerf: black, noise or natural")
-    r.add_argument("--images", help="smerf: a folder of your own images for natural backgrounds")
+    r.add_argument("--images", help="smerf: a folder of your own images for natural backgrounds; semi-natural-image: "
+                   "a class folder (root/<class>/* as ImageFolder and CUB-200)")
+    r.add_argument("--classes", help="semi-natural-image: two class folders of --images, comma-separated")
+    r.add_argument("--experiment", help="semi-natural-image: er (default), accuracy, visibility, correlation")
+    r.add_argument("--manipulation", help="semi-natural-image: blur, brightness, hue, noise, watermark (comma-separated)")
+    r.add_argument("--r", type=float, help="semi-natural-image: label-preservation rate r (default 0.5)")
     r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     r.set_defaults(preset="quick")
     rep = sub.add_parser("report", help="rebuild tables, figures and report.html from a run folder's records")

@@ -107,8 +107,10 @@ class EvalSet:
 
     ``context`` holds what an environment knows beyond the labels and may lend to methods that
     ask for it by name: ``true_baseline`` (AttributionLab's background image, for IG*/Occlusion*)
-    and ``true_segments`` (a segmentation aligned with the designed objects, for LIME). A method
-    never sees the ground truth itself.
+    and ``true_segments`` (a segmentation aligned with the designed objects, for LIME): one row per
+    sample. ``shared`` holds what every batch sees whole, e.g. ``reference_set`` (the test images
+    that GradientSHAP draws its references from, Zhou et al. App. B.2). A method never sees the
+    ground truth itself.
     """
 
     name: str
@@ -118,6 +120,7 @@ class EvalSet:
     ground_truth: GroundTruth
     setting: str = "default"
     context: Mapping[str, torch.Tensor] = field(default_factory=dict)
+    shared: Mapping[str, torch.Tensor] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = self.inputs.shape[0]
@@ -140,7 +143,7 @@ class EvalSet:
         """Samples ``start:stop`` as a smaller EvalSet (used by the runner to batch work)."""
         s = slice(start, stop)
         return EvalSet(self.name, self.model, self.inputs[s], self.targets[s], self.ground_truth.subset(s),
-                       self.setting, {k: v[s] for k, v in self.context.items()})
+                       self.setting, {k: v[s] for k, v in self.context.items()}, self.shared)
 
 
 @dataclass(frozen=True)

@@ -163,7 +163,7 @@ def run(config: RunConfig) -> Path:
         part = ev.batch(start, stop)
         model = part.model.to(device).eval()
         inputs, targets = part.inputs.to(device), part.targets.to(device)
-        context = {k: v.to(device) for k, v in part.context.items()}
+        context = {k: v.to(device) for k, v in {**part.shared, **part.context}.items()}
         t0 = time.perf_counter()
         values, error = None, ""
         try:

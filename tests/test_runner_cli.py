@@ -2,10 +2,8 @@ import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
-import pytest
 import torch
 
 from attrlab.cli import main

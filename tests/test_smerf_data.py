@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from attrlab.data.textbox import BOX1, BOX2, OBJECTS, bucket_of, contents_of, generate_textbox, load_image_folder
-from attrlab.environments.smerf_table import SETTINGS, get_setting
+from attrlab.environments.smerf_table import get_setting
 from attrlab.errors import AttrlabError
 
 A, B = 1, 2

@@ -4,7 +4,7 @@ ground truth, and a verification report. ``ENVIRONMENTS`` maps CLI names to buil
 
 Example:
     >>> sorted(ENVIRONMENTS)
-    ['attributionlab', 'smerf']
+    ['attributionlab', 'semi-natural-image', 'smerf']
 """
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from typing import Any
 
 from ..core import Environment
 from ..errors import unknown_name
-from . import attributionlab, smerf
+from . import attributionlab, semi_natural_image, smerf
 
-ENVIRONMENTS: dict[str, Any] = {"attributionlab": attributionlab, "smerf": smerf}
+ENVIRONMENTS: dict[str, Any] = {"attributionlab": attributionlab, "smerf": smerf,
+                                "semi-natural-image": semi_natural_image}
 
 
 def get_environment(name: str):

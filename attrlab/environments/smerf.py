@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +22,8 @@ import torch
 from ..core import Environment, EvalSet, GroundTruth
 from ..data.textbox import BACKGROUNDS, contents_of, generate_textbox, load_image_folder
 from ..errors import AttrlabError
-from ..models.cnn import SmerfCNN
+from .config import model_cache, resolve_preset
+from ..models.cnn import CompactCNN, SmerfCNN
 from ..models.training import train_verified
 from .smerf_table import SETTINGS as TABLE
 from .smerf_table import get_setting
@@ -34,8 +34,10 @@ SETTINGS = tuple(TABLE)
 IN_DEFAULT_RUN = False
 # train_scale multiplies Table 2's training images per bucket; val/test are images per bucket.
 PRESETS = {
-    "quick": {"train_scale": 0.034, "min_train": 200, "val_per_bucket": 100, "test_per_bucket": 6, "max_epochs": 15},
-    "full": {"train_scale": 1.0, "min_train": 0, "val_per_bucket": 0, "test_per_bucket": 50, "max_epochs": 10},
+    "quick": {"train_scale": 0.034, "min_train": 200, "val_per_bucket": 100, "test_per_bucket": 4, "max_epochs": 15,
+              "model": "compact", "lr": 1e-3},
+    "full": {"train_scale": 1.0, "min_train": 0, "val_per_bucket": 0, "test_per_bucket": 50, "max_epochs": 10,
+             "model": "paper", "lr": 1e-3},
 }
 
 
@@ -45,10 +47,17 @@ def default_methods() -> list[str]:
     return list_methods()
 
 
-def _cache_dir(cache_dir: str | os.PathLike | None) -> Path:
-    if cache_dir:
-        return Path(cache_dir)
-    return Path(os.environ.get("ATTRLAB_CACHE", Path.home() / ".cache" / "attrlab")) / "models"
+MODELS = ("paper", "compact")
+
+
+def _model(name: str, kind: str):
+    """``paper``: App. A.2's simple or complex CNN, as the setting says; ``compact``: our
+    presence CNN (:class:`attrlab.models.cnn.CompactCNN`) for every setting."""
+    if name == "paper":
+        return SmerfCNN(kind)
+    if name == "compact":
+        return CompactCNN()
+    raise AttrlabError(f"unknown SMERF model '{name}'; choose one of {', '.join(MODELS)}")
 
 
 def _data(setting, per_bucket: dict, seed: int, background: str, photos, shuffle: bool = False) -> tuple:
@@ -81,28 +90,21 @@ def build(preset: str = "quick", seed: int = 0, settings=None, background: str =
 
     Args:
         preset: ``quick`` (3.4% of Table 2's training images, at least 200 a bucket; 100 validation
-            and 6 test images a bucket) or ``full`` (Table 2's sizes; 50 test images a bucket).
+            and 4 test images a bucket; the compact CNN) or ``full`` (Table 2's sizes; 50 test
+            images a bucket; the paper's CNNs).
         background: ``black``, ``noise`` or ``natural`` (scikit-image photographs, or the images
             under ``images``, a folder of your own).
         threshold: the per-bucket validation accuracy a model must reach to count as verified.
-        overrides: ``train_scale``, ``min_train``, ``val_per_bucket``, ``test_per_bucket``, ``max_epochs``.
+        overrides: ``train_scale``, ``min_train``, ``val_per_bucket``, ``test_per_bucket``, ``max_epochs``,
+            ``model`` (``paper`` or ``compact``), ``lr``.
     """
-    if preset not in PRESETS:
-        raise AttrlabError(f"unknown preset '{preset}'; choose one of {', '.join(PRESETS)}")
-    config = dict(PRESETS[preset])
-    unknown = set(overrides) - set(config)
-    if unknown:
-        raise AttrlabError(f"smerf has no option {', '.join(sorted(unknown))}; it takes background, images, threshold, "
-                           f"{', '.join(config)}")
-    for k, v in overrides.items():
-        config[k] = type(PRESETS[preset][k])(v)
+    config = resolve_preset("smerf", PRESETS, preset, overrides, "background, images, threshold")
     if background not in BACKGROUNDS:
         raise AttrlabError(f"unknown background '{background}'; choose one of {', '.join(BACKGROUNDS)}")
     photos = load_image_folder(images) if images else None
     threshold = float(threshold)
     names = [get_setting(s).name for s in (settings or SETTINGS)]
-    cache = _cache_dir(cache_dir)
-    cache.mkdir(parents=True, exist_ok=True)
+    cache = model_cache(cache_dir)
     eval_sets, verification = [], {}
     for k, name in enumerate(names):
         setting = get_setting(name)
@@ -112,11 +114,12 @@ def build(preset: str = "quick", seed: int = 0, settings=None, background: str =
         train_n = {lab: int(round(n * factor)) for lab, n in setting.train_per_bucket.items()}
         val_n = config["val_per_bucket"] or setting.val_per_bucket
         key_src = {"setting": name, "train": train_n, "val": val_n, "seed": seed, "background": background,
-                   "images": str(images), "threshold": threshold, "max_epochs": config["max_epochs"], "v": 1}
+                   "images": str(images), "threshold": threshold, "max_epochs": config["max_epochs"],
+                   "model": config["model"], "lr": config["lr"], "v": 2}
         key = hashlib.sha1(json.dumps(key_src, sort_keys=True).encode()).hexdigest()[:16]
         path = cache / f"smerf-{name}-{key}.pt"
         torch.manual_seed(seed)
-        model = SmerfCNN(setting.kind)
+        model = _model(config["model"], setting.kind)
         if path.exists():
             saved = torch.load(path, weights_only=False)
             model.load_state_dict(saved["state_dict"])
@@ -125,7 +128,7 @@ def build(preset: str = "quick", seed: int = 0, settings=None, background: str =
             train, train_y = _data(setting, train_n, seed * 1000 + 3 * k + 1, background, photos)
             val, val_y = _data(setting, {0: val_n, 1: val_n}, seed * 1000 + 3 * k + 2, background, photos)
             record = train_verified(model, (train.images, train_y), (val.images, val_y, val.buckets), threshold,
-                                    config["max_epochs"], seed=seed, device=device, progress=progress,
+                                    config["max_epochs"], lr=config["lr"], seed=seed, device=device, progress=progress,
                                     desc=f"smerf {name}")
             model.cpu()
             tmp = path.with_suffix(".tmp")

@@ -93,7 +93,7 @@ def _deeplift(baseline: str):
 
 
 @register("deeplift_shap", "DeepSHAP: DeepLIFT averaged over a reference distribution (Lundberg & Lee 2017); "
-          "baseline=data|zeros|blur|true; captum DeepLiftShap", baseline="data")
+          "baseline=data|dataset|zeros|blur|true; captum DeepLiftShap", baseline="data")
 def _deeplift_shap(baseline: str):
     def fn(model, inputs, targets, **context):
         refs = reference_distribution(baseline, inputs, context)
@@ -104,7 +104,7 @@ def _deeplift_shap(baseline: str):
 
 
 @register("gradient_shap", "GradientSHAP: expected gradients over a reference distribution (Lundberg & Lee 2017); "
-          "captum GradientShap", samples=20, baseline="data", seed=0)
+          "baseline=data|dataset|zeros|blur|true; captum GradientShap", samples=20, baseline="data", seed=0)
 def _gradient_shap(samples: int, baseline: str, seed: int):
     def fn(model, inputs, targets, **context):
         refs = reference_distribution(baseline, inputs, context)

@@ -3,7 +3,8 @@
 ``zeros`` (black: what most code uses), ``blur`` (a Gaussian-blurred copy of the input), ``true``
 (the environment's true baseline, e.g. AttributionLab's background image: IG*/Occlusion*, Zhang et
 al. 2023 §5) and, for DeepSHAP/GradientSHAP, ``data`` (a reference distribution: black plus the
-other inputs of the batch).
+other inputs of the batch) or ``dataset`` (the environment's whole reference set, e.g. Zhou et
+al.'s "entire test set as background").
 """
 from __future__ import annotations
 
@@ -51,6 +52,10 @@ def reference_distribution(kind: str, inputs: torch.Tensor, context: Mapping[str
     """
     if kind == "data":
         return torch.cat([torch.zeros_like(inputs[:1]), inputs], 0)
+    if kind == "dataset":
+        if "reference_set" not in context:
+            raise AttrlabError("baseline=dataset needs an environment that lends a reference set (e.g. semi-natural-image)")
+        return context["reference_set"].to(inputs.device, inputs.dtype)
     ref = reference(kind, inputs, context)
     # one reference shared by the batch: captum's SHAP methods draw from a distribution
     return ref[:1] if kind == "zeros" else ref.mean(0, keepdim=True)

@@ -7,7 +7,7 @@ record that, and the report flags its scores.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -36,9 +36,11 @@ def group_accuracy(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
 
 def train_verified(model: nn.Module, train: tuple, val: tuple, threshold: float = 0.95, max_epochs: int = 20,
                    lr: float = 1e-3, batch_size: int = 64, seed: int = 0, device: torch.device | str = "cpu",
-                   progress: bool = True, desc: str = "training") -> dict[str, Any]:
+                   progress: bool = True, desc: str = "training",
+                   on_epoch: Callable[[int, nn.Module, dict], None] | None = None) -> dict[str, Any]:
     """Train ``model`` on ``train = (inputs, labels)`` until every group of ``val = (inputs,
-    labels, groups)`` reaches ``threshold`` accuracy, or ``max_epochs`` pass.
+    labels, groups)`` reaches ``threshold`` accuracy, or ``max_epochs`` pass. ``on_epoch(epoch,
+    model, accuracy_by_group)`` runs after each epoch's validation (checkpoints, test accuracy).
 
     Returns the verification record: per-group accuracy, epochs, seconds, passed.
     """
@@ -65,6 +67,8 @@ def train_verified(model: nn.Module, train: tuple, val: tuple, threshold: float 
         acc = group_accuracy(model, vx, vy, vg, device)
         worst = min(acc.values())
         bar.set_postfix_str(f"worst group {worst:.3f}", refresh=False)
+        if on_epoch is not None:
+            on_epoch(epoch, model, acc)
         if worst >= threshold:
             break
     bar.close()

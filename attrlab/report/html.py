@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import figures
+from . import attr_percent, figures
 from .tables import failures, load_records, summary, timings
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
@@ -110,6 +110,15 @@ def build_report(out: str | Path) -> Path:
             parts.append("<h3>Each method on its worst bucket</h3>")
             parts += [_img(f) for f in worst]
         parts.append(_table(figures.bucket_table(records)))
+
+    attr_figs = attr_percent.views(records, fig_dir)
+    if attr_figs:
+        parts.append("<h2>Attr% of the joint effective region</h2><p>Zhou et al. 2022: a model more accurate than "
+                     "p* = max(r, 1 − r) must use the manipulation, which lies inside the effective region (ER); a "
+                     "method should give it Attr% ≈ 1 at r = 0.5 (at least the Shapley bound (2p − r − 0.5)/(2p − 1) "
+                     "in general, see Verification). Means over test images with and without the manipulation.</p>")
+        parts.append(_table(attr_percent.attr_summary(records)))
+        parts += [_img(f) for f in attr_figs]
 
     parts.append("<h2>Failures</h2>")
     parts.append(_table(failures(records)))

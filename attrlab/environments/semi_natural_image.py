@@ -1,0 +1,294 @@
+"""Semi-natural image data (Zhou et al., AAAI 2022, §4–5): natural two-class images whose labels
+are reassigned with rate ``r`` and whose label-1 images carry a local manipulation, so that a model
+more accurate than ``p* = max(r, 1 − r)`` must use the manipulation's effective region (ER).
+
+Ground truth per test image: ``focus`` = the joint ER (the manipulation's region, for images with
+*and* without it: the Remark of §4), so ``mass_focus`` is the paper's Attr%. Facts per image:
+``manipulated`` (carries the manipulation), ``correct`` (the model is right), and the run's
+``manipulation``, ``er_fraction`` (%ER), ``r``, ``visibility``, ``pair`` and ``epoch``.
+
+Experiments (``experiment=``), each a list of runs = one trained model each (a setting):
+
+- ``er`` (§5.1): every manipulation with random geometries (the authors' ranges), r = 0.5.
+- ``accuracy`` (§5.2): one run per manipulation, evaluated at every epoch's checkpoint.
+- ``visibility`` (§5.3): one geometry per manipulation at the five visibility levels of App. B.5.
+- ``correlation`` (§5.4): the fixed manipulations at r ∈ {0.5, …, 1.0}, a similar and a distinct pair.
+
+A model counts as verified when its test accuracy ``p`` reaches ``threshold`` and the binomial
+tail ``P(accuracy ≥ p | expected accuracy ≤ p*)`` is at most ``alpha``; both numbers, p* and the
+Shapley bound ``(2p − r − 0.5)/(2p − 1)`` go into ``verification.json``. At r = 1 no accuracy can
+prove the manipulation is used, so such runs are reported, never verified.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..core import Environment, EvalSet, GroundTruth
+from ..data.manipulations import NAMES as MANIPULATIONS
+from ..data.manipulations import VISIBILITY, Manipulation, random_manipulation
+from ..data.natural import DISTINCT_PAIRS, SIMILAR_PAIRS, SPLITS, embedded_pair, load_class_folder
+from ..data.reassignment import reassign, reassignment_matrix
+from ..errors import AttrlabError
+from .config import model_cache, resolve_preset
+from ..metrics.bounds import binomial_tail, max_accuracy_without_manipulation, shapley_bound
+from ..models.classifiers import build_classifier
+from ..models.training import group_accuracy, train_verified
+
+EXPERIMENTS = ("er", "accuracy", "visibility", "correlation")
+SETTINGS = EXPERIMENTS  # `attrlab list environments -v`: settings are generated per experiment
+IN_DEFAULT_RUN = False
+R_LEVELS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+PRESETS = {
+    # images per class (train, val, test); test images per class that get attributed; runs per manipulation
+    "quick": {"side": 64, "train": 400, "val": 60, "test": 100, "eval_per_class": 8, "runs": 1, "max_epochs": 12,
+              "model": "small", "lr": 2e-3, "batch": 64},
+    "full": {"side": 224, "train": 1000, "val": 100, "test": 100, "eval_per_class": 50, "runs": 20, "max_epochs": 50,
+             "model": "resnet34", "lr": 1e-3, "batch": 128},
+}
+PAPER_METHODS = ("gradient", "smoothgrad:samples=50:noise=0.15", "gradcam", "lime:segmentation=quickshift",
+                 "gradient_shap:baseline=dataset")
+
+
+def default_methods() -> list[str]:
+    """The paper's five (SmoothGrad with 50 samples, σ = 0.15·range; LIME on quickshift;
+    GradientSHAP over the test set), then every other registered method."""
+    from ..methods import list_methods
+
+    paper = {m.split(":")[0] for m in PAPER_METHODS}
+    return list(PAPER_METHODS) + [m for m in list_methods() if m not in paper]
+
+
+@dataclass
+class Run:
+    """One model to train: a manipulation on a class pair at reassignment rate r."""
+
+    name: str
+    manipulation: Manipulation
+    r: float
+    pair: tuple[str, str]
+    pair_kind: str
+    checkpoints: bool = False
+    facts: dict = field(default_factory=dict)
+
+
+def plan(experiment: str, config: dict, seed: int, manipulations=None, r: float | None = None,
+         pair: tuple[str, str] | None = None) -> list[Run]:
+    """The runs of an experiment (deterministic in ``seed``).
+
+    Example:
+        >>> [run.name for run in plan("visibility", {"runs": 1}, 0, ["noise"])]
+        ['noise-v0.02', 'noise-v0.04', 'noise-v0.06', 'noise-v0.08', 'noise-v0.1']
+    """
+    if experiment not in EXPERIMENTS:
+        raise AttrlabError(f"unknown experiment '{experiment}'; choose one of {', '.join(EXPERIMENTS)}")
+    names = list(manipulations or MANIPULATIONS)
+    for m in names:
+        if m not in MANIPULATIONS:
+            raise AttrlabError(f"unknown manipulation '{m}'; choose one of {', '.join(MANIPULATIONS)}")
+    rng = np.random.default_rng([seed, 5])
+    similar = (pair, "given") if pair else (SIMILAR_PAIRS[0], "similar")
+    runs: list[Run] = []
+    rate = 0.5 if r is None else float(r)
+    for m in names:
+        if experiment == "er":
+            for k in range(config["runs"]):
+                manip = random_manipulation(m, rng)
+                runs.append(Run(f"{m}-{k}" if config["runs"] > 1 else m, manip, rate, *similar))
+        elif experiment == "accuracy":
+            runs.append(Run(m, random_manipulation(m, rng), rate, *similar, checkpoints=True))
+        elif experiment == "visibility":
+            base = random_manipulation(m, rng)
+            for level in VISIBILITY[m][1]:
+                runs.append(Run(f"{m}-v{level:g}", base.with_visibility(level), rate, *similar))
+        else:
+            pairs = [similar] if pair else [(SIMILAR_PAIRS[0], "similar"), (DISTINCT_PAIRS[0], "distinct")]
+            for level in ([rate] if r is not None else R_LEVELS):
+                for p, kind in pairs:
+                    runs.append(Run(f"{m}-r{level:g}-{kind}", Manipulation(m), level, p, kind))
+    return runs
+
+
+def _split_data(run: Run, config: dict, seed: int, images: str, classes) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{split: (images N×H×W×3, original labels)}`` before reassignment."""
+    sizes = (config["train"], config["val"], config["test"])
+    if images:
+        raw = load_class_folder(images, config["side"], classes, sizes, seed)
+    else:
+        raw = embedded_pair(run.pair, config["side"], sizes, seed)
+    return {s: (np.concatenate([raw[s][0], raw[s][1]]),
+                np.repeat([0, 1], [len(raw[s][0]), len(raw[s][1])])) for s in SPLITS}
+
+
+def modify(images: np.ndarray, original: np.ndarray, manipulation: Manipulation, r: float,
+           rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reassign labels with rate ``r``, then manipulate every image of new label 1 (the authors'
+    ``im_probs = [[1, 0], [0, 1]]``: label 0 untouched). Returns (images, new labels, ER).
+
+    Example:
+        >>> x = np.full((6, 16, 16, 3), 0.5, np.float32)
+        >>> out, y, er = modify(x, np.array([0, 0, 0, 1, 1, 1]), Manipulation("noise", {"p": 1.0}), 1.0,
+        ...                     np.random.default_rng(0))
+        >>> y.tolist(), [bool((out[i] != x[i]).any()) for i in range(6)]
+        ([0, 0, 0, 1, 1, 1], [False, False, False, True, True, True])
+    """
+    labels = reassign(original, reassignment_matrix(r), rng)
+    out = images.copy()
+    er = manipulation.region(images.shape[1])
+    for i in np.flatnonzero(labels == 1):
+        out[i], _ = manipulation.apply(images[i], rng)
+    return out, labels, er
+
+
+def _tensor(images: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+
+
+def _accuracy(model, x: torch.Tensor, y: torch.Tensor, device) -> float:
+    return float(group_accuracy(model, x, y, torch.zeros(len(y), dtype=torch.long), device)[0])
+
+
+def verify(p: float, n: int, r: float, threshold: float, alpha: float) -> dict[str, Any]:
+    """Accuracy ``p`` on ``n`` test images against p* = max(r, 1 − r): the verification record.
+
+    Example:
+        >>> v = verify(0.97, 200, 0.5, 0.95, 0.01)
+        >>> v["passed"], v["p_star"], v["shapley_bound"] > 0.99
+        (True, 0.5, True)
+    """
+    p_star = max_accuracy_without_manipulation(reassignment_matrix(r))
+    tail = binomial_tail(p, n, p_star)
+    bound = shapley_bound(p, max(r, 1 - r)) if p > 0.5 else float("nan")
+    return {"passed": bool(p >= threshold and tail <= alpha), "test_accuracy": round(p, 4), "test_size": n,
+            "p_star": p_star, "binomial_tail": tail, "alpha": alpha, "threshold": threshold, "shapley_bound": bound}
+
+
+def build(preset: str = "quick", seed: int = 0, settings=None, experiment: str = "er", manipulation: str = "",
+          r: float | None = None, images: str = "", classes: str = "", threshold: float = 0.95, alpha: float = 0.01,
+          cache_dir: str | os.PathLike | None = None, device: str = "cpu", progress: bool = True,
+          **overrides: Any) -> Environment:
+    """Build the semi-natural image environment: plan the experiment's runs, make each run's data
+    (reassignment + manipulation), train (cached), verify, and keep test sets with the joint ER.
+
+    Args:
+        preset: ``quick`` (64×64 crops of embedded photographs, 400/60/100 images per class, a small
+            CNN, one run per manipulation) or ``full`` (224×224, 1000/100/100, ResNet-34, 20 runs).
+        experiment: ``er``, ``accuracy``, ``visibility`` or ``correlation`` (see the module doc).
+        manipulation: comma-separated subset of blur, brightness, hue, noise, watermark.
+        r: the label-preservation rate (default 0.5; ``correlation`` sweeps 0.5…1.0 unless given).
+        images: a class folder (``root/<class>/*`` or ``root/{train,val,test}/<class>/*``);
+            ``classes``: two of its class names, comma-separated.
+        settings: run names to keep (e.g. ``watermark``), after planning.
+        overrides: ``side``, ``train``, ``val``, ``test``, ``eval_per_class``, ``runs``,
+            ``max_epochs``, ``model`` (small, resnet34), ``lr``, ``batch``.
+    """
+    config = resolve_preset("semi-natural-image", PRESETS, preset, overrides,
+                            "experiment, manipulation, r, images, classes, threshold, alpha")
+    pair = tuple(c.strip() for c in classes.split(",")) if classes else None
+    if pair is not None and len(pair) != 2:
+        raise AttrlabError(f"classes takes two class names, got '{classes}'")
+    runs = plan(experiment, config, seed, [m.strip() for m in manipulation.split(",") if m.strip()] or None,
+                None if r is None else float(r), pair if images else None)
+    if settings:
+        wanted = set(settings)
+        missing = wanted - {run.name for run in runs}
+        if missing:
+            raise AttrlabError(f"no run named {', '.join(sorted(missing))}; this experiment has "
+                               f"{', '.join(run.name for run in runs)}")
+        runs = [run for run in runs if run.name in wanted]
+    cache = model_cache(cache_dir)
+    threshold, alpha = float(threshold), float(alpha)
+    dev = torch.device(device)
+    eval_sets, verification = [], {}
+    for k, run in enumerate(runs):
+        key_src = {"run": run.name, "manipulation": [run.manipulation.name, run.manipulation.params], "r": run.r,
+                   "pair": run.pair, "images": str(images), "classes": classes, "seed": seed, "config": config,
+                   "threshold": threshold, "v": 1}
+        key = hashlib.sha1(json.dumps(key_src, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        path = cache / f"semi-natural-image-{run.name}-{key}.pt"
+        rng = np.random.default_rng([seed, k, 11])
+        data = _split_data(run, config, seed, images, pair)
+        modified = {s: modify(*data[s], run.manipulation, run.r, rng) for s in SPLITS}
+        er = modified["test"][2]
+        tensors = {s: (_tensor(modified[s][0]), torch.from_numpy(modified[s][1])) for s in SPLITS}
+        torch.manual_seed(seed)
+        model = build_classifier(config["model"])
+        if path.exists():
+            saved = torch.load(path, weights_only=False)
+            record = {**saved["verification"], "cached": True}
+            checkpoints = saved["checkpoints"]
+            model.load_state_dict(saved["state_dict"])
+        else:
+            checkpoints = []
+            tx, ty = tensors["test"]
+
+            def on_epoch(epoch, m, acc, _cp=checkpoints, _run=run, _tx=tx, _ty=ty):
+                test_acc = _accuracy(m, _tx, _ty, dev)
+                _cp.append({"epoch": epoch, "test_accuracy": test_acc,
+                            "state_dict": ({n: t.detach().cpu().clone() for n, t in m.state_dict().items()}
+                                           if _run.checkpoints else None)})
+
+            vx, vy = tensors["val"]
+            record = train_verified(model, tensors["train"], (vx, vy, torch.zeros(len(vy), dtype=torch.long)),
+                                    0.97, config["max_epochs"], lr=config["lr"], batch_size=config["batch"],
+                                    seed=seed, device=dev, progress=progress, desc=f"semi-natural {run.name}",
+                                    on_epoch=on_epoch)
+            record = {"val_accuracy": record["accuracy_by_group"][0], "epochs": record["epochs"],
+                      "seconds": record["seconds"], "train_size": record["train_size"]}
+            model.cpu()
+            tmp = path.with_suffix(".tmp")
+            torch.save({"state_dict": model.state_dict(), "verification": record, "checkpoints": checkpoints}, tmp)
+            os.replace(tmp, path)
+            record = {**record, "cached": False}
+        model.eval()
+        p = _accuracy(model, *tensors["test"], torch.device("cpu"))
+        record.update(verify(p, len(tensors["test"][1]), run.r, threshold, alpha))
+        record.update({"manipulation": run.manipulation.name, "er_fraction": float(er.mean()), "r": run.r,
+                       "visibility": run.manipulation.visibility, "pair": "/".join(run.pair),
+                       "accuracy_by_epoch": [round(c["test_accuracy"], 4) for c in checkpoints]})
+        verification[run.name] = record
+        models = [(run.name, model, None, record)]
+        if run.checkpoints:
+            for c in checkpoints:
+                m = build_classifier(config["model"])
+                m.load_state_dict(c["state_dict"])
+                m.eval()
+                rec = verify(c["test_accuracy"], len(tensors["test"][1]), run.r, threshold, alpha)
+                verification[f"{run.name}-epoch{c['epoch']}"] = {**rec, "epoch": c["epoch"]}
+                models.append((f"{run.name}-epoch{c['epoch']}", m, c["epoch"], rec))
+        eval_sets += [_eval_set(name, m, run, tensors["test"], er, epoch, rec, config, seed)
+                      for name, m, epoch, rec in models]
+    verification["passed"] = bool(runs) and all(verification[run.name]["passed"] for run in runs)
+    return Environment("semi-natural-image", {"preset": preset, "seed": seed, "experiment": experiment,
+                                              "runs": [run.name for run in runs], "images": str(images),
+                                              "classes": classes, "threshold": threshold, "alpha": alpha, **config},
+                       eval_sets, verification)
+
+
+def _eval_set(name: str, model, run: Run, test: tuple, er: np.ndarray, epoch, record: dict, config: dict,
+              seed: int) -> EvalSet:
+    """The attributed test images: ``eval_per_class`` of each new label, the same for every
+    checkpoint of a run; the whole test set is the GradientSHAP reference set."""
+    x, y = test
+    for p in model.parameters():
+        p.requires_grad_(False)
+    rng = np.random.default_rng([seed, 17])
+    pick = np.concatenate([rng.permutation(np.flatnonzero(y.numpy() == c))[:config["eval_per_class"]] for c in (0, 1)])
+    pick = torch.from_numpy(rng.permutation(pick))
+    inputs, targets = x[pick], y[pick]
+    with torch.no_grad():
+        correct = (model(inputs).argmax(1) == targets).tolist()
+    n = len(pick)
+    focus = torch.from_numpy(er).expand(n, *er.shape).clone()
+    facts = {"manipulated": targets.tolist(), "correct": [int(c) for c in correct],
+             "manipulation": [run.manipulation.name] * n, "er_fraction": [round(float(er.mean()), 4)] * n,
+             "r": [run.r] * n, "visibility": [run.manipulation.visibility] * n, "pair": [run.pair_kind] * n,
+             "epoch": [epoch if epoch is not None else -1] * n, "test_accuracy": [record["test_accuracy"]] * n}
+    return EvalSet("semi-natural-image", model, inputs, targets, GroundTruth(focus=focus, facts=facts), name,
+                   shared={"reference_set": x})
