@@ -21,6 +21,7 @@ from ..core import Environment, EvalSet, GroundTruth
 from ..data.colour_patches import BACKGROUND, PALETTE, generate_colour_patches
 from ..errors import AttrlabError
 from ..models.designed import DesignedColourCounter
+from .config import resolve_preset
 
 PRESETS = {
     "quick": {"size": 64, "n_images": 8, "n_colours": 4, "n_redundant": 2},
@@ -118,13 +119,7 @@ def build(preset: str = "quick", seed: int = 0, settings=None, **overrides: Any)
         >>> env.verified, [e.setting for e in env.eval_sets]
         (True, ['redundant', 'no-redundant'])
     """
-    if preset not in PRESETS:
-        raise AttrlabError(f"unknown preset '{preset}'; choose one of {', '.join(PRESETS)}")
-    config = dict(PRESETS[preset])
-    unknown = set(overrides) - set(config)
-    if unknown:
-        raise AttrlabError(f"attributionlab has no option {', '.join(sorted(unknown))}; it takes {', '.join(config)}")
-    config.update({k: int(v) for k, v in overrides.items()})
+    config = resolve_preset("attributionlab", PRESETS, preset, overrides, "settings")
     settings = list(settings or SETTINGS)
     bad = [s for s in settings if s not in SETTINGS]
     if bad:

@@ -34,7 +34,7 @@ SETTINGS = tuple(TABLE)
 IN_DEFAULT_RUN = False
 # train_scale multiplies Table 2's training images per bucket; val/test are images per bucket.
 PRESETS = {
-    "quick": {"train_scale": 0.034, "min_train": 200, "val_per_bucket": 100, "test_per_bucket": 4, "max_epochs": 15,
+    "quick": {"train_scale": 0.034, "min_train": 200, "val_per_bucket": 100, "test_per_bucket": 4, "max_epochs": 20,
               "model": "compact", "lr": 1e-3},
     "full": {"train_scale": 1.0, "min_train": 0, "val_per_bucket": 0, "test_per_bucket": 50, "max_epochs": 10,
              "model": "paper", "lr": 1e-3},
