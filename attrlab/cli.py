@@ -25,7 +25,7 @@ def _parse_options(items: list[str]) -> dict:
 
 def _env_options(args) -> dict:
     opts = _parse_options(args.set)
-    for key in ("background", "images", "experiment", "manipulation", "classes", "r"):
+    for key in ("background", "images", "experiment", "manipulation", "classes", "r", "corpus"):
         if getattr(args, key) is not None:
             opts[key] = getattr(args, key)
     return opts
@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--experiment", help="semi-natural-image: er (default), accuracy, visibility, correlation")
     r.add_argument("--manipulation", help="semi-natural-image: blur, brightness, hue, noise, watermark (comma-separated)")
     r.add_argument("--r", type=float, help="semi-natural-image: label-preservation rate r (default 0.5)")
+    r.add_argument("--corpus", help="text-attention: a .txt (one document per line), .csv/.jsonl (column text) or "
+                   "hf:NAME[:SPLIT[:COLUMN]]; default: Python's own prose")
     r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     r.set_defaults(preset="quick")
     rep = sub.add_parser("report", help="rebuild tables, figures and report.html from a run folder's records")

@@ -110,7 +110,8 @@ class EvalSet:
     and ``true_segments`` (a segmentation aligned with the designed objects, for LIME): one row per
     sample. ``shared`` holds what every batch sees whole, e.g. ``reference_set`` (the test images
     that GradientSHAP draws its references from, Zhou et al. App. B.2). A method never sees the
-    ground truth itself.
+    ground truth itself. ``display`` holds per-sample lists the report shows but nothing scores,
+    e.g. ``tokens`` (the words of a text sample).
     """
 
     name: str
@@ -121,6 +122,7 @@ class EvalSet:
     setting: str = "default"
     context: Mapping[str, torch.Tensor] = field(default_factory=dict)
     shared: Mapping[str, torch.Tensor] = field(default_factory=dict)
+    display: Mapping[str, list] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = self.inputs.shape[0]
@@ -143,7 +145,8 @@ class EvalSet:
         """Samples ``start:stop`` as a smaller EvalSet (used by the runner to batch work)."""
         s = slice(start, stop)
         return EvalSet(self.name, self.model, self.inputs[s], self.targets[s], self.ground_truth.subset(s),
-                       self.setting, {k: v[s] for k, v in self.context.items()}, self.shared)
+                       self.setting, {k: v[s] for k, v in self.context.items()}, self.shared,
+                       {k: list(v)[s] for k, v in self.display.items()})
 
 
 @dataclass(frozen=True)

@@ -232,4 +232,5 @@ def _save_samples(out: Path, ev: EvalSet) -> None:
     masks = {k: getattr(gt, k) for k in ("focus", "avoid", "positive", "negative") if getattr(gt, k) is not None}
     _write_atomic(out / "maps" / f"{ev.setting}__inputs.pt",
                   lambda p: torch.save({"setting": ev.setting, "samples": rows, "inputs": ev.inputs[rows].cpu(),
-                                        "targets": ev.targets[rows].cpu(), "masks": masks, "facts": gt.facts}, p))
+                                        "targets": ev.targets[rows].cpu(), "masks": masks, "facts": gt.facts,
+                                        "display": {k: [list(v)[i] for i in rows] for k, v in ev.display.items()}}, p))

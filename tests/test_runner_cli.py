@@ -106,7 +106,11 @@ def test_cli_run_end_to_end_subprocess(tmp_path):
     assert (out / "report.html").exists()
 
 
-def test_bare_run_is_the_embedded_default(tmp_path, capsys):
+def test_bare_run_is_the_embedded_default(tmp_path, capsys, monkeypatch):
+    from attrlab.environments import ENVIRONMENTS, smerf
+
+    assert sorted(n for n, m in ENVIRONMENTS.items() if m.IN_DEFAULT_RUN) == ["attributionlab", "smerf"]
+    monkeypatch.setattr(smerf, "IN_DEFAULT_RUN", False)  # its training is covered in test_smerf_env
     out = tmp_path / "default"
     assert main(["run", "--methods", "random", "--set", "n_images=2", "--set", "size=32", "--out", str(out),
                  "--no-progress"]) == 0

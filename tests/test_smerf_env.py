@@ -88,3 +88,13 @@ def test_run_writes_the_papers_bucket_views(env_and_cache, tmp_path):
     assert {"afl_bars.png", "pafl_by_objects.png", "worst_bucket_simple-fr.png", "buckets_worst_pafl.png"} <= figs
     html = (out / "report.html").read_text()
     assert "worst bucket" in html and html.count("<img") >= 6
+
+
+def test_every_paper_method_maps_to_a_registered_method_or_says_why():
+    from attrlab.methods import get_method
+
+    for name, spec in smerf.PAPER_METHODS.items():
+        if spec is None:
+            assert smerf.REASONS[name]
+        else:
+            assert get_method(spec).label == spec

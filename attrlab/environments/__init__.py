@@ -4,7 +4,7 @@ ground truth, and a verification report. ``ENVIRONMENTS`` maps CLI names to buil
 
 Example:
     >>> sorted(ENVIRONMENTS)
-    ['attributionlab', 'semi-natural-image', 'smerf']
+    ['attributionlab', 'semi-natural-image', 'smerf', 'text-attention']
 """
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from typing import Any
 
 from ..core import Environment
 from ..errors import unknown_name
-from . import attributionlab, semi_natural_image, smerf
+from . import attributionlab, semi_natural_image, semi_natural_text, smerf
 
 ENVIRONMENTS: dict[str, Any] = {"attributionlab": attributionlab, "smerf": smerf,
-                                "semi-natural-image": semi_natural_image}
+                                "semi-natural-image": semi_natural_image, "text-attention": semi_natural_text}
 
 
 def get_environment(name: str):

@@ -47,7 +47,7 @@ EXTRA_METHODS = (
 def default_methods() -> list[str]:
     from ..methods import list_methods
 
-    return list_methods() + list(EXTRA_METHODS)
+    return list_methods("image") + list(EXTRA_METHODS)
 
 
 def verify(model: DesignedColourCounter, images: torch.Tensor, counts: torch.Tensor, colour_index: torch.Tensor,

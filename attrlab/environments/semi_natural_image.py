@@ -62,7 +62,7 @@ def default_methods() -> list[str]:
     from ..methods import list_methods
 
     paper = {m.split(":")[0] for m in PAPER_METHODS}
-    return list(PAPER_METHODS) + [m for m in list_methods() if m not in paper]
+    return list(PAPER_METHODS) + [m for m in list_methods("image") if m not in paper]
 
 
 @dataclass

@@ -8,6 +8,9 @@ PMAFL/SMAFL. Facts: bucket, label, number of objects.
 
 Trained models are cached (``cache_dir``, by default ``~/.cache/attrlab/models``) by a hash of
 everything that shapes them, so a rerun does not retrain.
+
+The paper's methods (§4, App. B) and the registry methods that stand for them are
+:data:`PAPER_METHODS`; ``None`` marks the one no kept library offers.
 """
 from __future__ import annotations
 
@@ -29,9 +32,7 @@ from .smerf_table import SETTINGS as TABLE
 from .smerf_table import get_setting
 
 SETTINGS = tuple(TABLE)
-# Not yet part of a bare `attrlab run`: its quick preset trains 7 models (about 10 min on 2 cores)
-# and its report views are still to come (issue: SMERF environment). `attrlab run smerf` works.
-IN_DEFAULT_RUN = False
+IN_DEFAULT_RUN = True  # part of a bare `attrlab run`: the quick preset trains and evaluates in about 7 min
 # train_scale multiplies Table 2's training images per bucket; val/test are images per bucket.
 PRESETS = {
     "quick": {"train_scale": 0.034, "min_train": 200, "val_per_bucket": 100, "test_per_bucket": 4, "max_epochs": 20,
@@ -44,9 +45,22 @@ PRESETS = {
 def default_methods() -> list[str]:
     from ..methods import list_methods
 
-    return list_methods()
+    return list_methods("image")
 
 
+# paper method → registry spec (None: not available, with the reason in REASONS)
+PAPER_METHODS = {
+    "Gradient": "gradient", "SmoothGrad": "smoothgrad", "DeConvNet": "deconvnet", "Guided Backprop": "guided_backprop",
+    # Deep Taylor decomposition on a ReLU network with unbounded input is the LRP z⁺ rule (Montavon et al. 2017)
+    "Deep Taylor": "lrp_zplus",
+    "Input×Gradient": "input_x_gradient", "Integrated Gradients": "integrated_gradients",
+    # iNNvestigate's LRP-z and LRP-ε (ε = 1e-7 by default) coincide up to the stabiliser: both are lrp_epsilon
+    "LRP-z": "lrp_epsilon", "LRP-ε": "lrp_epsilon", "LRP-αβ": "lrp_alpha2beta1",
+    "DeepLIFT (rescale)": "deeplift", "DeepLIFT (reveal-cancel)": None,
+    "Grad-CAM": "gradcam", "DeepSHAP": "deeplift_shap", "Random": "random", "Edge": "edge",
+}
+REASONS = {"DeepLIFT (reveal-cancel)": "captum implements only the rescale rule, and no maintained PyTorch library "
+                                       "has reveal-cancel (it was in the TensorFlow deeplift package)"}
 MODELS = ("paper", "compact")
 
 

@@ -31,13 +31,15 @@ class MethodInfo:
     factory: Callable[..., Callable]
     description: str
     defaults: dict = field(default_factory=dict)
+    modality: str = "image"  # what inputs it takes: image (N, C, H, W) or text (token ids, N × L)
 
 
 _REGISTRY: dict[str, MethodInfo] = {}
 
 
-def register(name: str, description: str, **defaults: Any):
-    """Register ``factory(**params) -> fn(model, inputs, targets, **context)`` under ``name``.
+def register(name: str, description: str, modality: str = "image", **defaults: Any):
+    """Register ``factory(**params) -> fn(model, inputs, targets, **context)`` under ``name``;
+    ``modality`` says which inputs it takes (``image`` or ``text``).
 
     Example:
         >>> @register("ones_example", "all-ones map (documentation example)")
@@ -49,20 +51,20 @@ def register(name: str, description: str, **defaults: Any):
     def decorate(factory):
         if name in _REGISTRY:
             raise AttrlabError(f"method '{name}' is registered twice")
-        _REGISTRY[name] = MethodInfo(name, factory, description, dict(defaults))
+        _REGISTRY[name] = MethodInfo(name, factory, description, dict(defaults), modality)
         return factory
     return decorate
 
 
-def list_methods() -> list[str]:
-    """Registered method names, sorted.
+def list_methods(modality: str | None = None) -> list[str]:
+    """Registered method names, sorted; only those for ``modality`` (image, text) when given.
 
     Example:
-        >>> "gradient" in list_methods()
-        True
+        >>> "gradient" in list_methods(), "attention" in list_methods("image")
+        (True, False)
     """
     _load_builtin()
-    return sorted(_REGISTRY)
+    return sorted(n for n, info in _REGISTRY.items() if modality is None or info.modality == modality)
 
 
 def describe(name: str) -> MethodInfo:
@@ -204,4 +206,4 @@ def _load_builtin() -> None:
     global _loaded
     if not _loaded:
         _loaded = True
-        from . import gradients, lrp, model_free, perturbation  # noqa: F401  (they register themselves)
+        from . import gradients, lrp, model_free, perturbation, text  # noqa: F401  (they register themselves)

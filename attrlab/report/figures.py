@@ -125,6 +125,8 @@ def map_gallery(maps_dir: Path, setting: str, path: Path, sample: int | None = N
     if loaded is None:
         return None
     inputs, maps = loaded
+    if inputs["inputs"].dim() != 4:  # not images (text: see report.text_views)
+        return None
     samples = list(inputs["samples"])
     masks = inputs["masks"]
     if sample is None:
@@ -203,7 +205,7 @@ def afl_bars(records: pd.DataFrame, path: Path) -> Path | None:
         return None
     t = t.reset_index()
     t["reasoning"] = t["setting"].map(_reasoning)
-    families = list(dict.fromkeys(t["reasoning"]))
+    families = sorted(dict.fromkeys(t["reasoning"]), key=lambda f: (f != "simple", f))
     methods = sorted(t["method"].unique())
     fig, axes = plt.subplots(len(families), 1, figsize=(max(7, 0.42 * len(methods) + 2), 3.2 * len(families)),
                              squeeze=False)
@@ -234,7 +236,7 @@ def pafl_by_objects(records: pd.DataFrame, path: Path) -> Path | None:
     if ok.empty or "group_n_objects" not in ok.columns:
         return None
     ok = ok.dropna(subset=["value"]).assign(reasoning=lambda d: d["setting"].map(_reasoning))
-    families = list(dict.fromkeys(ok["reasoning"]))
+    families = sorted(dict.fromkeys(ok["reasoning"]), key=lambda f: (f != "simple", f))
     fig, axes = plt.subplots(1, len(families), figsize=(5.5 * len(families), 3.8), squeeze=False, sharey=True)
     for ax, fam in zip(axes[0], families):
         t = ok[ok["reasoning"] == fam].pivot_table(index="group_n_objects", columns="method", values="value",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import attr_percent, figures
+from . import attr_percent, figures, text_views
 from .tables import failures, load_records, summary, timings
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
@@ -57,7 +57,7 @@ def build_report(out: str | Path) -> Path:
     env_name = config.get("environment", records["environment"].iloc[0] if len(records) else "?")
 
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>attrlab report: {html.escape(env_name)}</title>",
-             f"<style>{CSS}</style></head><body>", f"<h1>attrlab report — {html.escape(env_name)}</h1>"]
+             f"<style>{CSS}{text_views.CSS}</style></head><body>", f"<h1>attrlab report — {html.escape(env_name)}</h1>"]
     passed = bool(verification.get("passed", False))
     verdict = "<span class='ok'>verified</span>" if passed else "<span class='bad'>NOT verified: scores below are not ground-truth evidence</span>"
     n_methods = records["method"].nunique() if len(records) else 0
@@ -119,6 +119,19 @@ def build_report(out: str | Path) -> Path:
                      "in general, see Verification). Means over test images with and without the manipulation.</p>")
         parts.append(_table(attr_percent.attr_summary(records)))
         parts += [_img(f) for f in attr_figs]
+
+    text_table = text_views.attention_table(records)
+    if not text_table.empty:
+        parts.append("<h2>Attr% on article words (Zhou et al. Table 1)</h2><p>Mean Attr% ± spread, beside each word "
+                     "class's frequency (what a uniform map would score). A model above p* = 0.5 must read the "
+                     "correlating articles; non-correlating ones carry nothing.</p>")
+        parts.append(_table(text_table))
+        docs = "\n".join(text_views.highlighted_documents(out / "maps", s) for s in settings)
+        if docs:
+            parts.append("<h3>Example documents</h3><p>One bar per word, height = |attribution| relative to the "
+                         "document's largest: <span style='color:#e6862a'>correlating article</span>, "
+                         "<span style='color:#3a78c2'>non-correlating article</span>, "
+                         "<span style='color:#4aa564'>other word</span>.</p>" + docs)
 
     parts.append("<h2>Failures</h2>")
     parts.append(_table(failures(records)))

@@ -1,0 +1,164 @@
+"""Semi-natural text (Zhou et al., AAAI 2022, §6): documents whose labels are drawn at random and
+whose article words (a/an/the) are rewritten by the label, so a model more accurate than chance
+must read the *correlating* articles; CN/NC add *non-correlating* articles that look the same but
+carry nothing (:mod:`attrlab.data.text`).
+
+Ground truth per document: ``focus`` = correlating articles, ``avoid`` = non-correlating ones, so
+``mass_focus`` / ``mass_avoid`` are the paper's Attr% columns of Table 1 (other words get the
+rest); facts give each document's word frequencies, the share a uniform map would score.
+
+Settings: ``article``, ``cn``, ``nc`` (one attention model each, per seed in ``seeds``). A model is
+verified when its test accuracy reaches ``threshold`` (the paper's 0.97) and the binomial tail
+against p* = 0.5 is at most ``alpha``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..core import Environment, EvalSet, GroundTruth
+from ..data.text import MANIPULATIONS, Vocabulary, embedded_corpus, load_corpus, manipulate, tokenize, usable
+from ..errors import AttrlabError
+from ..metrics.bounds import binomial_tail
+from ..models.text import AttentionClassifier
+from ..models.training import group_accuracy, train_verified
+from .config import model_cache, resolve_preset
+
+SETTINGS = MANIPULATIONS
+IN_DEFAULT_RUN = False
+PRESETS = {
+    "quick": {"train": 1800, "val": 300, "test": 300, "eval_docs": 40, "max_len": 150, "emb": 64, "hidden": 64,
+              "attn": 64, "max_epochs": 15, "lr": 3e-3, "batch": 50, "seeds": 1},
+    "full": {"train": 10000, "val": 1000, "test": 1000, "eval_docs": 1000, "max_len": 256, "emb": 200,
+             "hidden": 200, "attn": 200, "max_epochs": 100, "lr": 1e-3, "batch": 250, "seeds": 11},
+}
+
+
+def default_methods() -> list[str]:
+    from ..methods import list_methods
+
+    return [m for m in list_methods("text") if m != "rationale"]
+
+
+def documents(corpus: str, config: dict, seed: int) -> tuple[list[list[str]], str]:
+    """Tokenized documents (at most ``max_len`` tokens), shuffled by ``seed``, and a corpus id."""
+    docs = load_corpus(corpus) if corpus else embedded_corpus()
+    tokens = [tokenize(d)[:config["max_len"]] for d in docs]
+    tokens = [t for t in tokens if t]
+    order = np.random.default_rng([seed, 23]).permutation(len(tokens))
+    ident = hashlib.sha1("\n".join(" ".join(t) for t in tokens).encode()).hexdigest()[:12]
+    return [tokens[i] for i in order], ident
+
+
+def make_dataset(tokens: list[list[str]], kind: str, sizes: tuple[int, int, int], seed: int) -> dict[str, list]:
+    """Random labels and the manipulation, over the documents that can carry it; ``{split:
+    [Manipulated, ...]}`` with disjoint train/val/test documents (the paper: 10k/1k/1k)."""
+    rng = np.random.default_rng([seed, 29, MANIPULATIONS.index(kind)])
+    pool = [t for t in tokens if usable(t, kind)]
+    need = sum(sizes)
+    if len(pool) < need:
+        scale = len(pool) / need
+        sizes = tuple(max(1, int(n * scale)) for n in sizes)
+        if min(sizes) < 10:
+            raise AttrlabError(f"only {len(pool)} documents can carry the '{kind}' manipulation; need more text")
+    out, start = {}, 0
+    for split, n in zip(("train", "val", "test"), sizes):
+        out[split] = [manipulate(t, kind, int(rng.integers(2)), rng) for t in pool[start:start + n]]
+        start += n
+    return out
+
+
+def build(preset: str = "quick", seed: int = 0, settings=None, corpus: str = "", threshold: float = 0.97,
+          alpha: float = 0.01, cache_dir: str | os.PathLike | None = None, device: str = "cpu", progress: bool = True,
+          **overrides: Any) -> Environment:
+    """Build the text-attention environment: corpus → manipulated data sets → attention models
+    (cached) → test documents with correlating / non-correlating article masks.
+
+    Args:
+        preset: ``quick`` (Python's own prose, 1800/300/300 documents, a 64-unit BiLSTM, one seed)
+            or ``full`` (10k/1k/1k, the paper's 200-unit model, 11 seeds as in Table 1).
+        corpus: a ``.txt`` (one document per line), ``.csv``/``.jsonl`` (column ``text``) or
+            ``hf:NAME[:SPLIT[:COLUMN]]``; default: the embedded corpus.
+        settings: subset of ``article``, ``cn``, ``nc``.
+        overrides: any preset key (``train``, ``val``, ``test``, ``eval_docs``, ``max_len``, ``emb``,
+            ``hidden``, ``attn``, ``max_epochs``, ``lr``, ``batch``, ``seeds``).
+    """
+    config = resolve_preset("text-attention", PRESETS, preset, overrides, "corpus, threshold, alpha")
+    names = list(settings or SETTINGS)
+    bad = [s for s in names if s not in SETTINGS]
+    if bad:
+        raise AttrlabError(f"unknown text setting(s) {', '.join(bad)}; choose from {', '.join(SETTINGS)}")
+    tokens, corpus_id = documents(corpus, config, seed)
+    cache = model_cache(cache_dir)
+    dev = torch.device(device)
+    eval_sets, verification = [], {}
+    for kind in names:
+        for s in range(config["seeds"]):
+            run_seed = seed + s
+            data = make_dataset(tokens, kind, (config["train"], config["val"], config["test"]), run_seed)
+            vocab = Vocabulary([m.tokens for m in data["train"]])
+            enc = {k: _encode(v, vocab, config["max_len"]) for k, v in data.items()}
+            name = kind if config["seeds"] == 1 else f"{kind}-s{run_seed}"
+            key_src = {"kind": kind, "seed": run_seed, "corpus": corpus_id, "config": config, "v": 1}
+            key = hashlib.sha1(json.dumps(key_src, sort_keys=True).encode()).hexdigest()[:16]
+            path = cache / f"text-attention-{name}-{key}.pt"
+            torch.manual_seed(run_seed)
+            model = AttentionClassifier(len(vocab), config["emb"], config["hidden"], config["attn"])
+            if path.exists():
+                saved = torch.load(path, weights_only=False)
+                model.load_state_dict(saved["state_dict"])
+                record = {**saved["verification"], "cached": True}
+            else:
+                (tx, ty), (vx, vy) = enc["train"][:2], enc["val"][:2]
+                record = train_verified(model, (tx, ty), (vx, vy, torch.zeros(len(vy), dtype=torch.long)), threshold,
+                                        config["max_epochs"], lr=config["lr"], batch_size=config["batch"], seed=run_seed,
+                                        device=dev, progress=progress, desc=f"text-attention {name}")
+                record = {"val_accuracy": record["accuracy_by_group"][0], "epochs": record["epochs"],
+                          "seconds": record["seconds"], "train_size": record["train_size"]}
+                model.cpu()
+                tmp = path.with_suffix(".tmp")
+                torch.save({"state_dict": model.state_dict(), "verification": record}, tmp)
+                os.replace(tmp, path)
+                record = {**record, "cached": False}
+            model.eval()
+            test_x, test_y = enc["test"][:2]
+            p = float(group_accuracy(model, test_x, test_y, torch.zeros(len(test_y), dtype=torch.long), torch.device("cpu"))[0])
+            tail = binomial_tail(p, len(test_y), 0.5)
+            record.update({"passed": bool(p >= threshold and tail <= alpha), "test_accuracy": round(p, 4),
+                           "test_size": len(test_y), "p_star": 0.5, "binomial_tail": tail, "threshold": threshold,
+                           "vocabulary": len(vocab), "corpus": corpus_id})
+            verification[name] = record
+            eval_sets.append(_eval_set(name, model, data["test"], enc["test"], config["eval_docs"], vocab))
+    verification["passed"] = all(v["passed"] for v in verification.values() if isinstance(v, dict))
+    return Environment("text-attention", {"preset": preset, "seed": seed, "settings": names, "corpus": corpus or "embedded",
+                                          "corpus_id": corpus_id, "threshold": threshold, **config},
+                       eval_sets, verification)
+
+
+def _encode(docs, vocab: Vocabulary, max_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Token ids, labels, and (N, L) masks of correlating and non-correlating positions."""
+    length = max(len(m.tokens) for m in docs)
+    ids = torch.from_numpy(vocab.encode([m.tokens for m in docs], min(length, max_len)))
+    labels = torch.tensor([m.label for m in docs])
+    corr = torch.zeros(ids.shape, dtype=torch.bool)
+    non = torch.zeros(ids.shape, dtype=torch.bool)
+    for k, m in enumerate(docs):
+        corr[k, [i for i in m.correlating if i < ids.shape[1]]] = True
+        non[k, [i for i in m.non_correlating if i < ids.shape[1]]] = True
+    return ids, labels, corr, non
+
+
+def _eval_set(name: str, model, docs, enc, n: int, vocab: Vocabulary) -> EvalSet:
+    ids, labels, corr, non = (t[:n] for t in enc)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    lengths = (ids != 0).sum(1).clamp_min(1).float()
+    facts = {"freq_correlating": (corr.sum(1) / lengths).tolist(), "freq_non_correlating": (non.sum(1) / lengths).tolist(),
+             "length": lengths.long().tolist()}
+    gt = GroundTruth(focus=corr, avoid=non if non.any() else None, facts=facts)
+    return EvalSet("text-attention", model, ids, labels, gt, name, display={"tokens": [m.tokens for m in docs[:n]]})

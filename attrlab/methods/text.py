@@ -1,0 +1,59 @@
+"""Methods for text models that take token ids ``(N, L)``: the model's own attention weights and
+rationale selections (model-intrinsic), and gradient / integrated gradients through the embedding
+layer (Captum's layer attributions), summed over the embedding dimension to one value per token.
+
+A text model exposes ``embedding`` (an ``nn.Embedding``, id 0 = padding) and, where it has them,
+``attention(ids)`` and ``rationale(ids)``.
+"""
+from __future__ import annotations
+
+import torch
+from captum.attr import LayerGradientXActivation, LayerIntegratedGradients
+
+from ..errors import AttrlabError
+from .registry import register
+
+
+def _need(model, attr: str, what: str):
+    if not hasattr(model, attr):
+        raise AttrlabError(f"{what} needs a text model with .{attr} (e.g. attrlab's AttentionClassifier)")
+    return getattr(model, attr)
+
+
+@register("attention", "the model's attention weights (Zhou et al. §6); model-intrinsic", modality="text")
+def _attention():
+    def fn(model, inputs, targets):
+        with torch.no_grad():
+            return _need(model, "attention", "attention")(inputs)
+    return fn
+
+
+@register("rationale", "the rationale selector's chosen tokens, 1 = selected (Zhou et al. §7); model-intrinsic",
+          modality="text")
+def _rationale():
+    def fn(model, inputs, targets):
+        with torch.no_grad():
+            return _need(model, "rationale", "rationale")(inputs).float()
+    return fn
+
+
+@register("embedding_gradient", "gradient of the target logit w.r.t. each token's embedding, summed over its "
+          "dimensions; captum LayerGradientXActivation (multiply_by_inputs=False)", modality="text")
+def _embedding_gradient():
+    def fn(model, inputs, targets):
+        layer = _need(model, "embedding", "embedding_gradient")
+        grads = LayerGradientXActivation(model, layer, multiply_by_inputs=False).attribute(inputs, target=targets)
+        return grads.sum(-1) * (inputs != 0)
+    return fn
+
+
+@register("embedding_ig", "integrated gradients from the all-padding (zero-embedding) input through the embedding "
+          "layer, summed over dimensions; captum LayerIntegratedGradients", modality="text", steps=50)
+def _embedding_ig(steps: int):
+    def fn(model, inputs, targets):
+        layer = _need(model, "embedding", "embedding_ig")
+        lig = LayerIntegratedGradients(model, layer)
+        attr = lig.attribute(inputs, baselines=torch.zeros_like(inputs), target=targets, n_steps=steps,
+                             internal_batch_size=max(len(inputs), 64))
+        return attr.sum(-1) * (inputs != 0)
+    return fn

@@ -1,0 +1,87 @@
+"""Zhou et al.'s text views, from records with the text facts (``group_freq_correlating``, …) and
+the saved maps of the shown documents: Table 1 (Attr% on correlating articles, non-correlating
+articles and other words, beside their word frequencies) and highlighted documents (Figs. 10–11:
+one bar per word, orange = correlating article, blue = non-correlating, green = other)."""
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .figures import load_shown
+
+COLOURS = {"corr": "#e6862a", "non": "#3a78c2", "other": "#4aa564"}
+
+
+def _family(setting: str) -> str:
+    return setting.split("-s")[0]
+
+
+def attention_table(records: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset (article, cn, nc) and method: mean ± std of Attr% on correlating articles,
+    non-correlating articles and other words, and each one's word frequency. The spread is over
+    training runs (seeds) when there are several, else over documents."""
+    ok = records[(records["status"] == "ok") & records["metric"].isin(["mass_focus", "mass_avoid"])]
+    if ok.empty or "group_freq_correlating" not in ok.columns:
+        return pd.DataFrame()
+    wide = ok.pivot_table(index=["setting", "method", "sample"], columns="metric", values="value", aggfunc="first")
+    facts = ok.groupby(["setting", "method", "sample"])[["group_freq_correlating", "group_freq_non_correlating"]].first()
+    wide = wide.join(facts).reset_index()
+    if "mass_avoid" not in wide:
+        wide["mass_avoid"] = np.nan
+    wide["mass_other"] = 1 - wide["mass_focus"] - wide["mass_avoid"].fillna(0)
+    wide["freq_other"] = 1 - wide["group_freq_correlating"] - wide["group_freq_non_correlating"]
+    wide["dataset"] = wide["setting"].map(_family)
+    rows = []
+    for (dataset, method), g in wide.groupby(["dataset", "method"]):
+        runs = g.groupby("setting")[["mass_focus", "mass_avoid", "mass_other"]].mean()
+        spread = runs if len(runs) > 1 else g[["mass_focus", "mass_avoid", "mass_other"]]
+        row = {"dataset": dataset, "method": method, "runs": len(runs),
+               "spread over": "runs" if len(runs) > 1 else "documents"}
+        for col, name, freq in (("mass_focus", "corr. articles", "group_freq_correlating"),
+                                ("mass_avoid", "non-corr. articles", "group_freq_non_correlating"),
+                                ("mass_other", "other words", "freq_other")):
+            mean, std = runs[col].mean(), spread[col].std()
+            row[f"{name} Attr%"] = "NA" if np.isnan(mean) else f"{100 * mean:.1f}% ± {100 * (std if std == std else 0):.1f}%"
+            if dataset == "article" and col == "mass_avoid":
+                row[f"{name} freq."] = "NA"
+            else:
+                row[f"{name} freq."] = f"{100 * g[freq].mean():.1f}%"
+        rows.append(row)
+    return pd.DataFrame(rows).set_index(["dataset", "method"])
+
+
+def highlighted_documents(maps_dir: Path, setting: str, n_docs: int = 2) -> str:
+    """HTML for the first ``n_docs`` shown documents of ``setting``: per method, one bar per word
+    (height = |attribution| / max), coloured by the word's role; words are HTML-escaped."""
+    loaded = load_shown(maps_dir, setting)
+    if loaded is None:
+        return ""
+    inputs, maps = loaded
+    tokens = inputs.get("display", {}).get("tokens")
+    if not tokens:
+        return ""
+    masks = inputs["masks"]
+    parts = []
+    for row, sample in enumerate(inputs["samples"][:n_docs]):
+        words = tokens[row]
+        corr = masks["focus"][row].numpy()
+        non = masks["avoid"][row].numpy() if "avoid" in masks else np.zeros_like(corr)
+        role = ["corr" if corr[i] else "non" if non[i] else "other" for i in range(len(words))]
+        parts.append(f"<h4>{html.escape(setting)}: document {sample} (label {int(inputs['targets'][row])})</h4>")
+        for method in sorted(maps):
+            if sample not in maps[method]:
+                continue
+            a = np.abs(maps[method][sample][:len(words)])
+            peak = float(a.max()) or 1.0
+            spans = "".join(
+                f"<span class='tok' title='{v:.4f}'><span class='bar' style='height:{40 * v / peak:.1f}px;"
+                f"background:{COLOURS[r]}'></span>{html.escape(w)}</span>" for w, v, r in zip(words, a, role))
+            parts.append(f"<p><b>{html.escape(method)}</b></p><div class='doc'>{spans}</div>")
+    return "\n".join(parts)
+
+
+CSS = (".doc{line-height:1.2;margin:4px 0 12px}.tok{display:inline-flex;flex-direction:column;justify-content:flex-end;"
+       "height:56px;margin:0 2px;font-size:11px;vertical-align:bottom}.bar{display:block;width:100%;min-height:1px}")
