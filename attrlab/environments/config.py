@@ -35,3 +35,33 @@ def model_cache(cache_dir: str | os.PathLike | None) -> Path:
     path = Path(cache_dir) if cache_dir else Path(os.environ.get("ATTRLAB_CACHE", Path.home() / ".cache" / "attrlab")) / "models"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def cached_model(path: Path, model, train) -> tuple[dict, dict]:
+    """Load ``model``'s weights from ``path`` or train it: ``train()`` returns ``(record, extras)``
+    (extras: anything else worth keeping, e.g. per-epoch checkpoints). The file is written
+    atomically, so an interrupted run never leaves half a model. Returns ``(record with a
+    'cached' flag, extras)``; the model is left on the CPU in eval mode.
+
+    Example:
+        >>> import tempfile, torch
+        >>> path = Path(tempfile.mkdtemp()) / "m.pt"
+        >>> m = torch.nn.Linear(2, 2)
+        >>> cached_model(path, m, lambda: ({"epochs": 1}, {}))[0]
+        {'epochs': 1, 'cached': False}
+        >>> cached_model(path, torch.nn.Linear(2, 2), lambda: 1 / 0)[0]["cached"]
+        True
+    """
+    import torch
+
+    if path.exists():
+        saved = torch.load(path, weights_only=False)
+        model.load_state_dict(saved["state_dict"])
+        model.eval()
+        return {**saved["verification"], "cached": True}, saved.get("extras", {})
+    record, extras = train()
+    model.cpu().eval()
+    tmp = path.with_suffix(".tmp")
+    torch.save({"state_dict": model.state_dict(), "verification": record, "extras": extras}, tmp)
+    os.replace(tmp, path)
+    return {**record, "cached": False}, extras

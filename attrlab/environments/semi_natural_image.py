@@ -36,7 +36,7 @@ from ..data.manipulations import VISIBILITY, Manipulation, random_manipulation
 from ..data.natural import DISTINCT_PAIRS, SIMILAR_PAIRS, SPLITS, embedded_pair, load_class_folder
 from ..data.reassignment import reassign, reassignment_matrix
 from ..errors import AttrlabError
-from .config import model_cache, resolve_preset
+from .config import cached_model, model_cache, resolve_preset
 from ..metrics.bounds import binomial_tail, max_accuracy_without_manipulation, shapley_bound
 from ..models.classifiers import build_classifier
 from ..models.training import group_accuracy, train_verified
@@ -209,7 +209,7 @@ def build(preset: str = "quick", seed: int = 0, settings=None, experiment: str =
     for k, run in enumerate(runs):
         key_src = {"run": run.name, "manipulation": [run.manipulation.name, run.manipulation.params], "r": run.r,
                    "pair": run.pair, "images": str(images), "classes": classes, "seed": seed, "config": config,
-                   "threshold": threshold, "v": 1}
+                   "threshold": threshold, "v": 2}
         key = hashlib.sha1(json.dumps(key_src, sort_keys=True, default=str).encode()).hexdigest()[:16]
         path = cache / f"semi-natural-image-{run.name}-{key}.pt"
         rng = np.random.default_rng([seed, k, 11])
@@ -219,33 +219,25 @@ def build(preset: str = "quick", seed: int = 0, settings=None, experiment: str =
         tensors = {s: (_tensor(modified[s][0]), torch.from_numpy(modified[s][1])) for s in SPLITS}
         torch.manual_seed(seed)
         model = build_classifier(config["model"])
-        if path.exists():
-            saved = torch.load(path, weights_only=False)
-            record = {**saved["verification"], "cached": True}
-            checkpoints = saved["checkpoints"]
-            model.load_state_dict(saved["state_dict"])
-        else:
-            checkpoints = []
+        def fit(model=model, run=run, tensors=tensors):
+            checkpoints: list[dict] = []
             tx, ty = tensors["test"]
 
-            def on_epoch(epoch, m, acc, _cp=checkpoints, _run=run, _tx=tx, _ty=ty):
-                test_acc = _accuracy(m, _tx, _ty, dev)
-                _cp.append({"epoch": epoch, "test_accuracy": test_acc,
-                            "state_dict": ({n: t.detach().cpu().clone() for n, t in m.state_dict().items()}
-                                           if _run.checkpoints else None)})
+            def on_epoch(epoch, m, acc):
+                checkpoints.append({"epoch": epoch, "test_accuracy": _accuracy(m, tx, ty, dev),
+                                    "state_dict": ({n: t.detach().cpu().clone() for n, t in m.state_dict().items()}
+                                                   if run.checkpoints else None)})
 
             vx, vy = tensors["val"]
-            record = train_verified(model, tensors["train"], (vx, vy, torch.zeros(len(vy), dtype=torch.long)),
-                                    0.97, config["max_epochs"], lr=config["lr"], batch_size=config["batch"],
-                                    seed=seed, device=dev, progress=progress, desc=f"semi-natural {run.name}",
-                                    on_epoch=on_epoch)
-            record = {"val_accuracy": record["accuracy_by_group"][0], "epochs": record["epochs"],
-                      "seconds": record["seconds"], "train_size": record["train_size"]}
-            model.cpu()
-            tmp = path.with_suffix(".tmp")
-            torch.save({"state_dict": model.state_dict(), "verification": record, "checkpoints": checkpoints}, tmp)
-            os.replace(tmp, path)
-            record = {**record, "cached": False}
+            rec = train_verified(model, tensors["train"], (vx, vy, torch.zeros(len(vy), dtype=torch.long)),
+                                 0.97, config["max_epochs"], lr=config["lr"], batch_size=config["batch"],
+                                 seed=seed, device=dev, progress=progress, desc=f"semi-natural {run.name}",
+                                 on_epoch=on_epoch)
+            return ({"val_accuracy": rec["accuracy_by_group"][0], "epochs": rec["epochs"], "seconds": rec["seconds"],
+                     "train_size": rec["train_size"]}, {"checkpoints": checkpoints})
+
+        record, extras = cached_model(path, model, fit)
+        checkpoints = extras["checkpoints"]
         model.eval()
         p = _accuracy(model, *tensors["test"], torch.device("cpu"))
         record.update(verify(p, len(tensors["test"][1]), run.r, threshold, alpha))

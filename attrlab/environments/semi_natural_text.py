@@ -27,7 +27,7 @@ from ..errors import AttrlabError
 from ..metrics.bounds import binomial_tail
 from ..models.text import AttentionClassifier
 from ..models.training import group_accuracy, train_verified
-from .config import model_cache, resolve_preset
+from .config import cached_model, model_cache, resolve_preset
 
 SETTINGS = MANIPULATIONS
 IN_DEFAULT_RUN = False
@@ -109,22 +109,15 @@ def build(preset: str = "quick", seed: int = 0, settings=None, corpus: str = "",
             path = cache / f"text-attention-{name}-{key}.pt"
             torch.manual_seed(run_seed)
             model = AttentionClassifier(len(vocab), config["emb"], config["hidden"], config["attn"])
-            if path.exists():
-                saved = torch.load(path, weights_only=False)
-                model.load_state_dict(saved["state_dict"])
-                record = {**saved["verification"], "cached": True}
-            else:
+            def fit(model=model, enc=enc, name=name, run_seed=run_seed):
                 (tx, ty), (vx, vy) = enc["train"][:2], enc["val"][:2]
-                record = train_verified(model, (tx, ty), (vx, vy, torch.zeros(len(vy), dtype=torch.long)), threshold,
-                                        config["max_epochs"], lr=config["lr"], batch_size=config["batch"], seed=run_seed,
-                                        device=dev, progress=progress, desc=f"text-attention {name}")
-                record = {"val_accuracy": record["accuracy_by_group"][0], "epochs": record["epochs"],
-                          "seconds": record["seconds"], "train_size": record["train_size"]}
-                model.cpu()
-                tmp = path.with_suffix(".tmp")
-                torch.save({"state_dict": model.state_dict(), "verification": record}, tmp)
-                os.replace(tmp, path)
-                record = {**record, "cached": False}
+                rec = train_verified(model, (tx, ty), (vx, vy, torch.zeros(len(vy), dtype=torch.long)), threshold,
+                                     config["max_epochs"], lr=config["lr"], batch_size=config["batch"], seed=run_seed,
+                                     device=dev, progress=progress, desc=f"text-attention {name}")
+                return {"val_accuracy": rec["accuracy_by_group"][0], "epochs": rec["epochs"], "seconds": rec["seconds"],
+                        "train_size": rec["train_size"]}, {}
+
+            record, _ = cached_model(path, model, fit)
             model.eval()
             test_x, test_y = enc["test"][:2]
             p = float(group_accuracy(model, test_x, test_y, torch.zeros(len(test_y), dtype=torch.long), torch.device("cpu"))[0])

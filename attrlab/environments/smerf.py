@@ -25,7 +25,7 @@ import torch
 from ..core import Environment, EvalSet, GroundTruth
 from ..data.textbox import BACKGROUNDS, contents_of, generate_textbox, load_image_folder
 from ..errors import AttrlabError
-from .config import model_cache, resolve_preset
+from .config import cached_model, model_cache, resolve_preset
 from ..models.cnn import CompactCNN, SmerfCNN
 from ..models.training import train_verified
 from .smerf_table import SETTINGS as TABLE
@@ -134,21 +134,14 @@ def build(preset: str = "quick", seed: int = 0, settings=None, background: str =
         path = cache / f"smerf-{name}-{key}.pt"
         torch.manual_seed(seed)
         model = _model(config["model"], setting.kind)
-        if path.exists():
-            saved = torch.load(path, weights_only=False)
-            model.load_state_dict(saved["state_dict"])
-            record = {**saved["verification"], "cached": True}
-        else:
+        def fit(k=k, setting=setting, name=name, train_n=train_n, val_n=val_n, model=model):
             train, train_y = _data(setting, train_n, seed * 1000 + 3 * k + 1, background, photos)
             val, val_y = _data(setting, {0: val_n, 1: val_n}, seed * 1000 + 3 * k + 2, background, photos)
-            record = train_verified(model, (train.images, train_y), (val.images, val_y, val.buckets), threshold,
-                                    config["max_epochs"], lr=config["lr"], seed=seed, device=device, progress=progress,
-                                    desc=f"smerf {name}")
-            model.cpu()
-            tmp = path.with_suffix(".tmp")
-            torch.save({"state_dict": model.state_dict(), "verification": record}, tmp)
-            os.replace(tmp, path)
-            record = {**record, "cached": False}
+            return train_verified(model, (train.images, train_y), (val.images, val_y, val.buckets), threshold,
+                                  config["max_epochs"], lr=config["lr"], seed=seed, device=device, progress=progress,
+                                  desc=f"smerf {name}"), {}
+
+        record, _ = cached_model(path, model, fit)
         model.eval()
         for p in model.parameters():
             p.requires_grad_(False)

@@ -1,0 +1,101 @@
+"""Semi-natural text (Zhou et al. 2022 §6): manipulations and their token masks, corpus loaders,
+the attention model, text methods, and a tiny end-to-end run."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from attrlab.data.text import ARTICLES, Vocabulary, load_corpus, manipulate, tokenize, usable
+from attrlab.errors import AttrlabError
+from attrlab.methods import get_method
+from attrlab.models.text import AttentionClassifier
+
+DOC = tokenize("The brewer poured a glass. An owl watched the head fall, and a fox ate the bread. The end came at an hour.")
+
+
+@pytest.mark.parametrize("label", [0, 1])
+def test_article_manipulation_rewrites_every_article_by_the_label(label):
+    m = manipulate(DOC, "article", label, np.random.default_rng(0))
+    word = "the" if label else "a"
+    positions = [i for i, t in enumerate(DOC) if t in ARTICLES]
+    assert m.correlating == positions and m.non_correlating == []
+    assert all(m.tokens[i] == word for i in positions)
+    assert all(m.tokens[i] == DOC[i] for i in range(len(DOC)) if i not in positions)
+
+
+@pytest.mark.parametrize("kind", ["cn", "nc"])
+def test_cn_and_nc_split_the_review_into_correlating_and_decoy_halves(kind):
+    mid = len(DOC) // 2
+    seen_decoys = set()
+    for seed in range(12):
+        for label in (0, 1):
+            m = manipulate(DOC, kind, label, np.random.default_rng(seed))
+            corr_half = (lambda i: i < mid) if kind == "cn" else (lambda i: i >= mid)
+            assert m.correlating and m.non_correlating
+            assert all(corr_half(i) for i in m.correlating) and not any(corr_half(i) for i in m.non_correlating)
+            assert {m.tokens[i] for i in m.correlating} == {"the" if label else "a"}
+            decoys = {m.tokens[i] for i in m.non_correlating}
+            assert len(decoys) == 1          # one article for the whole decoy half…
+            seen_decoys |= decoys
+            assert sorted(m.correlating + m.non_correlating) == [i for i, t in enumerate(DOC) if t in ARTICLES]
+    assert seen_decoys == set(ARTICLES)      # …drawn independently of the label
+    assert not usable(tokenize("no articles here at all, none."), kind)
+
+
+def test_corpus_loaders(tmp_path):
+    (tmp_path / "r.txt").write_text("A fine beer.\n\nThe head is thin.\n")
+    assert load_corpus(str(tmp_path / "r.txt")) == ["A fine beer.", "The head is thin."]
+    (tmp_path / "r.csv").write_text("id,review\n1,An amber pour.\n2,\"Thin, the lacing.\"\n")
+    assert load_corpus(str(tmp_path / "r.csv"), column="review") == ["An amber pour.", "Thin, the lacing."]
+    (tmp_path / "r.jsonl").write_text(json.dumps({"text": "A haze."}) + "\n")
+    assert load_corpus(str(tmp_path / "r.jsonl")) == ["A haze."]
+    with pytest.raises(AttrlabError, match="no column"):
+        load_corpus(str(tmp_path / "r.csv"))
+    with pytest.raises(AttrlabError, match="does not exist"):
+        load_corpus(str(tmp_path / "missing.txt"))
+    with pytest.raises(AttrlabError, match="use .txt"):
+        (tmp_path / "r.xml").write_text("<a/>")
+        load_corpus(str(tmp_path / "r.xml"))
+
+
+def test_attention_model_ignores_padding_and_methods_score_only_real_tokens():
+    torch.manual_seed(0)
+    model = AttentionClassifier(vocab_size=30, emb=8, hidden=6, attn=5).eval()
+    ids = torch.tensor([[5, 6, 7, 8, 0, 0], [9, 10, 11, 0, 0, 0]])
+    longer = torch.cat([ids, torch.zeros(2, 3, dtype=torch.long)], 1)
+    with torch.no_grad():
+        assert torch.allclose(model(ids), model(longer)[:, :], atol=1e-6)  # padding never reaches a token
+        a = model.attention(ids)
+    assert torch.allclose(a.sum(1), torch.ones(2)) and (a[ids == 0] == 0).all()
+    for spec in ("attention", "embedding_gradient", "embedding_ig:steps=8"):
+        out = get_method(spec)(model, ids, torch.tensor([0, 1]))
+        assert out.shape == ids.shape and (out[ids == 0] == 0).all() and out[ids != 0].abs().sum() > 0
+    with pytest.raises(AttrlabError, match="text model"):
+        get_method("attention")(torch.nn.Linear(6, 2), ids.float(), torch.tensor([0, 1]))
+
+
+def test_vocabulary_reserves_padding_and_unknown():
+    v = Vocabulary([["the", "the", "owl"]])
+    assert v.itos[:3] == ["<pad>", "<unk>", "the"]
+    assert v.encode([["owl", "fox"]], 3).tolist() == [[3, 1, 0]]
+
+
+def test_tiny_text_attention_run(tmp_path):
+    import pandas as pd
+
+    from attrlab.runner import RunConfig, run
+
+    torch.set_num_threads(2)
+    opts = dict(train=300, val=80, test=80, eval_docs=6, emb=16, hidden=16, attn=16, max_epochs=6,
+                cache_dir=tmp_path / "cache")
+    out = run(RunConfig(environment="text-attention", settings=["article", "cn"], out_dir=tmp_path / "run",
+                        options=opts, progress=False))
+    ver = json.loads((out / "verification.json").read_text())
+    assert ver["article"]["passed"], ver["article"]
+    rec = pd.read_csv(out / "records.csv")
+    assert set(rec["method"]) == {"attention", "embedding_gradient", "embedding_ig"}
+    cn = rec[(rec["setting"] == "cn") & (rec["metric"] == "mass_avoid")]
+    assert len(cn) == 3 * 6 and cn["value"].between(0, 1).all()
+    html = (out / "report.html").read_text()
+    assert "Zhou et al. Table 1" in html and "class='tok'" in html and "<script" not in html
