@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import torch
 
 from .core import GroundTruth
-from .metrics import attribution_mass, mean_attribution, reduce_channels, signed_precision_recall_f1, topk_iou
+from .metrics import (attribution_mass, mean_attribution, precision_recall_f1, reduce_channels,
+                      signed_precision_recall_f1, topk_iou)
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,10 @@ def score(attributions: torch.Tensor, gt: GroundTruth, config: MetricConfig = Me
         out[f"mass_{name}"] = attribution_mass(magnitude, region)
         out[f"mafl_{name}"] = mean_attribution(magnitude, region)
         out[f"iou_{name}"] = topk_iou(magnitude, region, config.iou_blur_sigma if grid_dims == 2 else 0.0)
+        if grid_dims == 1:  # token selections (rationales; attention binarised): Zhou et al. §3's precision/recall
+            selected = magnitude > config.threshold * magnitude.amax(dim=1, keepdim=True).clamp_min(1e-30)
+            prf = precision_recall_f1(selected, region)
+            out[f"precision_{name}"], out[f"recall_{name}"] = prf["precision"], prf["recall"]
     if gt.positive is not None and gt.negative is not None:
         signed = reduce_channels(attributions, config.signed_reduction, grid_dims)
         out.update(signed_precision_recall_f1(signed, gt.positive.to(signed.device), gt.negative.to(signed.device),

@@ -99,3 +99,61 @@ def test_tiny_text_attention_run(tmp_path):
     assert len(cn) == 3 * 6 and cn["value"].between(0, 1).all()
     html = (out / "report.html").read_text()
     assert "Zhou et al. Table 1" in html and "class='tok'" in html and "<script" not in html
+
+
+def test_cr_loss_is_cross_entropy_plus_the_batch_selection_regulariser():
+    from torch.nn import functional as F
+
+    from attrlab.models.rationale import _L, _R, _kuma_cdf, RationaleModel
+
+    ids = torch.tensor([[2, 3, 4, 5, 6], [7, 8, 9, 0, 0]])
+    y = torch.tensor([0, 1])
+    losses = {}
+    for strength in (0.0, 2.0):
+        torch.manual_seed(0)
+        m = RationaleModel(12, "cr", emb=8, hidden=6, selection=0.2, strength=strength)
+        torch.manual_seed(1)
+        losses[strength] = m.training_loss(ids, y).item()
+    mask, (a, b) = m._gate_params(ids)
+    p_nonzero = 1 - _kuma_cdf(torch.full_like(a, -_L / (_R - _L)), a, b)
+    l0 = ((p_nonzero * mask).sum() / mask.sum()).item()   # Σ expected rationale length / Σ review length
+    assert losses[2.0] - losses[0.0] == pytest.approx(2.0 * abs(l0 - 0.2), abs=1e-5)
+    assert F.cross_entropy(m.classify(ids, m.rationale(ids)), y) >= 0
+
+
+@pytest.mark.parametrize("kind", ["rl", "cr"])
+def test_selection_regulariser_pulls_the_rate_to_the_target(kind):
+    from attrlab.models.rationale import RationaleModel
+
+    torch.manual_seed(0)
+    ids = torch.randint(2, 40, (32, 20))
+    y = torch.randint(0, 2, (32,))
+    m = RationaleModel(40, kind, emb=8, hidden=8, selection=0.1, strength=5.0)
+    opt = torch.optim.Adam(m.parameters(), lr=0.05)
+    start = m.selection_rate(ids)
+    for _ in range(40):
+        opt.zero_grad()
+        m.training_loss(ids, y).backward()
+        opt.step()
+    end = m.selection_rate(ids)
+    assert abs(end - 0.1) < abs(start - 0.1) and abs(end - 0.1) < 0.1, (start, end)
+
+
+def test_tiny_text_rationale_run(tmp_path):
+    import pandas as pd
+
+    from attrlab.runner import RunConfig, run
+
+    torch.set_num_threads(2)
+    opts = dict(train=300, val=60, test=60, eval_docs=6, emb=16, hidden=16, max_epochs=3, cache_dir=tmp_path / "c")
+    out = run(RunConfig(environment="text-rationale", settings=["cn-cr-sel0.05"], out_dir=tmp_path / "run",
+                        options=opts, progress=False))
+    ver = json.loads((out / "verification.json").read_text())["cn-cr-sel0.05"]
+    assert {"test_selection", "target_selection", "test_accuracy", "passed"} <= set(ver)
+    rec = pd.read_csv(out / "records.csv")
+    assert {"precision_focus", "recall_focus", "precision_avoid"} <= set(rec["metric"])
+    assert set(rec["method"]) == {"rationale"}
+    assert (out / "figures" / "rationale_precision_recall.png").exists()
+    with pytest.raises(AttrlabError, match="settings look like"):
+        run(RunConfig(environment="text-rationale", settings=["cn-svm-sel0.05"], out_dir=tmp_path / "bad",
+                      options=opts, progress=False))

@@ -4,7 +4,7 @@ ground truth, and a verification report. ``ENVIRONMENTS`` maps CLI names to buil
 
 Example:
     >>> sorted(ENVIRONMENTS)
-    ['attributionlab', 'semi-natural-image', 'smerf', 'text-attention']
+    ['attributionlab', 'semi-natural-image', 'smerf', 'text-attention', 'text-rationale']
 """
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from typing import Any
 
 from ..core import Environment
 from ..errors import unknown_name
-from . import attributionlab, semi_natural_image, semi_natural_text, smerf
+from . import attributionlab, semi_natural_image, semi_natural_text, smerf, text_rationale
 
 ENVIRONMENTS: dict[str, Any] = {"attributionlab": attributionlab, "smerf": smerf,
-                                "semi-natural-image": semi_natural_image, "text-attention": semi_natural_text}
+                                "semi-natural-image": semi_natural_image, "text-attention": semi_natural_text,
+                                "text-rationale": text_rationale}
 
 
 def get_environment(name: str):

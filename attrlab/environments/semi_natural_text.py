@@ -109,28 +109,37 @@ def build(preset: str = "quick", seed: int = 0, settings=None, corpus: str = "",
             path = cache / f"text-attention-{name}-{key}.pt"
             torch.manual_seed(run_seed)
             model = AttentionClassifier(len(vocab), config["emb"], config["hidden"], config["attn"])
-            def fit(model=model, enc=enc, name=name, run_seed=run_seed):
-                (tx, ty), (vx, vy) = enc["train"][:2], enc["val"][:2]
-                rec = train_verified(model, (tx, ty), (vx, vy, torch.zeros(len(vy), dtype=torch.long)), threshold,
-                                     config["max_epochs"], lr=config["lr"], batch_size=config["batch"], seed=run_seed,
-                                     device=dev, progress=progress, desc=f"text-attention {name}")
-                return {"val_accuracy": rec["accuracy_by_group"][0], "epochs": rec["epochs"], "seconds": rec["seconds"],
-                        "train_size": rec["train_size"]}, {}
-
-            record, _ = cached_model(path, model, fit)
-            model.eval()
-            test_x, test_y = enc["test"][:2]
-            p = float(group_accuracy(model, test_x, test_y, torch.zeros(len(test_y), dtype=torch.long), torch.device("cpu"))[0])
-            tail = binomial_tail(p, len(test_y), 0.5)
-            record.update({"passed": bool(p >= threshold and tail <= alpha), "test_accuracy": round(p, 4),
-                           "test_size": len(test_y), "p_star": 0.5, "binomial_tail": tail, "threshold": threshold,
-                           "vocabulary": len(vocab), "corpus": corpus_id})
+            record = fit_and_verify("text-attention", name, model, enc, config, run_seed, path, threshold, alpha, dev,
+                                    progress)
+            record.update({"vocabulary": len(vocab), "corpus": corpus_id})
             verification[name] = record
             eval_sets.append(_eval_set(name, model, data["test"], enc["test"], config["eval_docs"], vocab))
     verification["passed"] = all(v["passed"] for v in verification.values() if isinstance(v, dict))
     return Environment("text-attention", {"preset": preset, "seed": seed, "settings": names, "corpus": corpus or "embedded",
                                           "corpus_id": corpus_id, "threshold": threshold, **config},
                        eval_sets, verification)
+
+
+def fit_and_verify(env: str, name: str, model, enc: dict, config: dict, seed: int, path, threshold: float,
+                   alpha: float, device, progress: bool, ready=None) -> dict:
+    """Train (or load from ``path``) a text model on ``enc["train"]`` until validation accuracy
+    reaches ``threshold`` (and ``ready(model)``), then verify it on the test set: accuracy ≥
+    threshold and binomial tail against p* = 0.5 ≤ alpha."""
+    def fit():
+        (tx, ty), (vx, vy) = enc["train"][:2], enc["val"][:2]
+        rec = train_verified(model, (tx, ty), (vx, vy, torch.zeros(len(vy), dtype=torch.long)), threshold,
+                             config["max_epochs"], lr=config["lr"], batch_size=config["batch"], seed=seed,
+                             device=device, progress=progress, desc=f"{env} {name}", ready=ready)
+        return {"val_accuracy": rec["accuracy_by_group"][0], "epochs": rec["epochs"], "seconds": rec["seconds"],
+                "train_size": rec["train_size"]}, {}
+
+    record, _ = cached_model(path, model, fit)
+    test_x, test_y = enc["test"][:2]
+    p = float(group_accuracy(model, test_x, test_y, torch.zeros(len(test_y), dtype=torch.long), torch.device("cpu"))[0])
+    tail = binomial_tail(p, len(test_y), 0.5)
+    record.update({"passed": bool(p >= threshold and tail <= alpha), "test_accuracy": round(p, 4),
+                   "test_size": len(test_y), "p_star": 0.5, "binomial_tail": tail, "threshold": threshold})
+    return record
 
 
 def _encode(docs, vocab: Vocabulary, max_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -146,12 +155,13 @@ def _encode(docs, vocab: Vocabulary, max_len: int) -> tuple[torch.Tensor, torch.
     return ids, labels, corr, non
 
 
-def _eval_set(name: str, model, docs, enc, n: int, vocab: Vocabulary) -> EvalSet:
+def _eval_set(name: str, model, docs, enc, n: int, vocab: Vocabulary, env: str = "text-attention",
+              extra_facts: dict | None = None) -> EvalSet:
     ids, labels, corr, non = (t[:n] for t in enc)
     for p in model.parameters():
         p.requires_grad_(False)
     lengths = (ids != 0).sum(1).clamp_min(1).float()
     facts = {"freq_correlating": (corr.sum(1) / lengths).tolist(), "freq_non_correlating": (non.sum(1) / lengths).tolist(),
-             "length": lengths.long().tolist()}
+             "length": lengths.long().tolist(), **(extra_facts or {})}
     gt = GroundTruth(focus=corr, avoid=non if non.any() else None, facts=facts)
-    return EvalSet("text-attention", model, ids, labels, gt, name, display={"tokens": [m.tokens for m in docs[:n]]})
+    return EvalSet(env, model, ids, labels, gt, name, display={"tokens": [m.tokens for m in docs[:n]]})

@@ -37,10 +37,14 @@ def group_accuracy(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
 def train_verified(model: nn.Module, train: tuple, val: tuple, threshold: float = 0.95, max_epochs: int = 20,
                    lr: float = 1e-3, batch_size: int = 64, seed: int = 0, device: torch.device | str = "cpu",
                    progress: bool = True, desc: str = "training",
-                   on_epoch: Callable[[int, nn.Module, dict], None] | None = None) -> dict[str, Any]:
+                   on_epoch: Callable[[int, nn.Module, dict], None] | None = None,
+                   ready: Callable[[nn.Module], bool] | None = None) -> dict[str, Any]:
     """Train ``model`` on ``train = (inputs, labels)`` until every group of ``val = (inputs,
     labels, groups)`` reaches ``threshold`` accuracy, or ``max_epochs`` pass. ``on_epoch(epoch,
     model, accuracy_by_group)`` runs after each epoch's validation (checkpoints, test accuracy).
+    A model with a ``training_loss(inputs, labels)`` method (rationale models) is trained on that
+    instead of cross-entropy; ``ready(model)`` is a further condition for stopping early (e.g. a
+    rationale model's selection rate on the target).
 
     Returns the verification record: per-group accuracy, epochs, seconds, passed.
     """
@@ -61,7 +65,8 @@ def train_verified(model: nn.Module, train: tuple, val: tuple, threshold: float 
         for i in range(0, len(x), batch_size):
             idx = order[i:i + batch_size]
             opt.zero_grad()
-            loss = loss_fn(model(x[idx].to(device)), y[idx].to(device))
+            xb, yb = x[idx].to(device), y[idx].to(device)
+            loss = model.training_loss(xb, yb) if hasattr(model, "training_loss") else loss_fn(model(xb), yb)
             loss.backward()
             opt.step()
         acc = group_accuracy(model, vx, vy, vg, device)
@@ -69,7 +74,7 @@ def train_verified(model: nn.Module, train: tuple, val: tuple, threshold: float 
         bar.set_postfix_str(f"worst group {worst:.3f}", refresh=False)
         if on_epoch is not None:
             on_epoch(epoch, model, acc)
-        if worst >= threshold:
+        if worst >= threshold and (ready is None or ready(model)):
             break
     bar.close()
     model.eval()

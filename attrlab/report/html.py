@@ -126,6 +126,10 @@ def build_report(out: str | Path) -> Path:
                      "class's frequency (what a uniform map would score). A model above p* = 0.5 must read the "
                      "correlating articles; non-correlating ones carry nothing.</p>")
         parts.append(_table(text_table))
+        curves = text_views.rationale_curves(records, fig_dir / "rationale_precision_recall.png")
+        if curves is not None:
+            parts.append("<p>Rationales: precision and recall of the selected words against the correlating "
+                         "articles, by the actual selection rate (Zhou et al. Figs. 12–13).</p>" + _img(curves))
         docs = "\n".join(text_views.highlighted_documents(out / "maps", s) for s in settings)
         if docs:
             parts.append("<h3>Example documents</h3><p>One bar per word, height = |attribution| relative to the "
