@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -66,6 +67,8 @@ def make_dataset(tokens: list[list[str]], kind: str, sizes: tuple[int, int, int]
         sizes = tuple(max(1, int(n * scale)) for n in sizes)
         if min(sizes) < 10:
             raise AttrlabError(f"only {len(pool)} documents can carry the '{kind}' manipulation; need more text")
+        warnings.warn(f"only {len(pool)} documents can carry the '{kind}' manipulation: splits scaled down to "
+                      f"{sizes} (bring a larger corpus with --corpus)", stacklevel=2)
     out, start = {}, 0
     for split, n in zip(("train", "val", "test"), sizes):
         out[split] = [manipulate(t, kind, int(rng.integers(2)), rng) for t in pool[start:start + n]]
