@@ -138,3 +138,34 @@ def test_experiments_plan_the_papers_runs():
     assert all(run.checkpoints for run in sni.plan("accuracy", cfg, 0))
     with pytest.raises(AttrlabError, match="unknown experiment"):
         sni.plan("size", cfg, 0)
+
+
+def _records(rows):
+    import pandas as pd
+
+    base = {"environment": "semi-natural-image", "seed": 0, "model_id": "m", "status": "ok", "error": "",
+            "verified": True, "metric": "mass_focus", "group_manipulation": "noise", "group_er_fraction": 0.2,
+            "group_r": 0.5, "group_visibility": 0.02, "group_pair": "similar", "group_epoch": -1,
+            "group_test_accuracy": 1.0, "group_correct": 1}
+    return pd.DataFrame([{**base, **r} for r in rows])
+
+
+def test_each_experiment_gets_its_figure(tmp_path):
+    from attrlab.report import attr_percent
+
+    rows = []
+    runs = [(0.02, 0.5, -1, 1.0), (0.06, 0.7, -1, 1.0), (0.1, 0.9, -1, 1.0), (0.02, 0.5, 1, 0.6), (0.02, 0.5, 2, 0.9)]
+    for k, (vis, r, epoch, acc) in enumerate(runs):
+        for manipulated in (0, 1):
+            rows.append({"setting": f"noise-{k}", "method": "gradient", "sample": manipulated, "value": 0.3 + 0.1 * k,
+                         "group_manipulated": manipulated, "group_visibility": vis, "group_r": r,
+                         "group_epoch": epoch, "group_test_accuracy": acc})
+    records = _records(rows)
+    names = {p.name for p in attr_percent.views(records, tmp_path)}
+    assert names == {"attr_vs_er.png", "attr_vs_accuracy.png", "attr_vs_visibility.png", "attr_vs_r.png"}
+    summary = attr_percent.attr_summary(records)
+    assert summary.loc["%ER (random map)"].tolist() == pytest.approx([0.2, 0.2])
+    # one run, one value of each fact: only the %ER scatter applies
+    single = records[records["setting"] == "noise-0"]
+    (tmp_path / "one").mkdir()
+    assert {p.name for p in attr_percent.views(single, tmp_path / "one")} == {"attr_vs_er.png"}

@@ -39,7 +39,7 @@ from ..errors import AttrlabError
 from .config import cached_model, model_cache, resolve_preset
 from ..metrics.bounds import binomial_tail, max_accuracy_without_manipulation, shapley_bound
 from ..models.classifiers import build_classifier
-from ..models.training import group_accuracy, train_verified
+from ..models.training import accuracy, train_verified
 
 EXPERIMENTS = ("er", "accuracy", "visibility", "correlation")
 SETTINGS = EXPERIMENTS  # `attrlab list environments -v`: settings are generated per experiment
@@ -150,10 +150,6 @@ def _tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
 
 
-def _accuracy(model, x: torch.Tensor, y: torch.Tensor, device) -> float:
-    return float(group_accuracy(model, x, y, torch.zeros(len(y), dtype=torch.long), device)[0])
-
-
 def verify(p: float, n: int, r: float, threshold: float, alpha: float) -> dict[str, Any]:
     """Accuracy ``p`` on ``n`` test images against p* = max(r, 1 − r): the verification record.
 
@@ -224,12 +220,12 @@ def build(preset: str = "quick", seed: int = 0, settings=None, experiment: str =
             tx, ty = tensors["test"]
 
             def on_epoch(epoch, m, acc):
-                checkpoints.append({"epoch": epoch, "test_accuracy": _accuracy(m, tx, ty, dev),
+                checkpoints.append({"epoch": epoch, "test_accuracy": accuracy(m, tx, ty, dev),
                                     "state_dict": ({n: t.detach().cpu().clone() for n, t in m.state_dict().items()}
                                                    if run.checkpoints else None)})
 
             vx, vy = tensors["val"]
-            rec = train_verified(model, tensors["train"], (vx, vy, torch.zeros(len(vy), dtype=torch.long)),
+            rec = train_verified(model, tensors["train"], (vx, vy),
                                  0.97, config["max_epochs"], lr=config["lr"], batch_size=config["batch"],
                                  seed=seed, device=dev, progress=progress, desc=f"semi-natural {run.name}",
                                  on_epoch=on_epoch)
@@ -239,7 +235,7 @@ def build(preset: str = "quick", seed: int = 0, settings=None, experiment: str =
         record, extras = cached_model(path, model, fit)
         checkpoints = extras["checkpoints"]
         model.eval()
-        p = _accuracy(model, *tensors["test"], torch.device("cpu"))
+        p = accuracy(model, *tensors["test"], torch.device("cpu"))
         record.update(verify(p, len(tensors["test"][1]), run.r, threshold, alpha))
         record.update({"manipulation": run.manipulation.name, "er_fraction": float(er.mean()), "r": run.r,
                        "visibility": run.manipulation.visibility, "pair": "/".join(run.pair),

@@ -27,7 +27,7 @@ from ..data.text import MANIPULATIONS, Vocabulary, embedded_corpus, load_corpus,
 from ..errors import AttrlabError
 from ..metrics.bounds import binomial_tail
 from ..models.text import AttentionClassifier
-from ..models.training import group_accuracy, train_verified
+from ..models.training import accuracy, train_verified
 from .config import cached_model, model_cache, resolve_preset
 
 SETTINGS = MANIPULATIONS
@@ -130,7 +130,7 @@ def fit_and_verify(env: str, name: str, model, enc: dict, config: dict, seed: in
     threshold and binomial tail against p* = 0.5 ≤ alpha."""
     def fit():
         (tx, ty), (vx, vy) = enc["train"][:2], enc["val"][:2]
-        rec = train_verified(model, (tx, ty), (vx, vy, torch.zeros(len(vy), dtype=torch.long)), threshold,
+        rec = train_verified(model, (tx, ty), (vx, vy), threshold,
                              config["max_epochs"], lr=config["lr"], batch_size=config["batch"], seed=seed,
                              device=device, progress=progress, desc=f"{env} {name}", ready=ready)
         return {"val_accuracy": rec["accuracy_by_group"][0], "epochs": rec["epochs"], "seconds": rec["seconds"],
@@ -138,7 +138,7 @@ def fit_and_verify(env: str, name: str, model, enc: dict, config: dict, seed: in
 
     record, _ = cached_model(path, model, fit)
     test_x, test_y = enc["test"][:2]
-    p = float(group_accuracy(model, test_x, test_y, torch.zeros(len(test_y), dtype=torch.long), torch.device("cpu"))[0])
+    p = accuracy(model, test_x, test_y)
     tail = binomial_tail(p, len(test_y), 0.5)
     record.update({"passed": bool(p >= threshold and tail <= alpha), "test_accuracy": round(p, 4),
                    "test_size": len(test_y), "p_star": 0.5, "binomial_tail": tail, "threshold": threshold})

@@ -34,13 +34,24 @@ def group_accuracy(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
     return {int(g): float(correct[groups == g].mean()) for g in groups.unique()}
 
 
+def accuracy(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, device: torch.device | str = "cpu") -> float:
+    """Overall accuracy (one group).
+
+    Example:
+        >>> accuracy(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)), torch.zeros(3, 4), torch.zeros(3, dtype=torch.long))
+        1.0
+    """
+    return group_accuracy(model, inputs, labels, torch.zeros(len(labels), dtype=torch.long), torch.device(device))[0]
+
+
 def train_verified(model: nn.Module, train: tuple, val: tuple, threshold: float = 0.95, max_epochs: int = 20,
                    lr: float = 1e-3, batch_size: int = 64, seed: int = 0, device: torch.device | str = "cpu",
                    progress: bool = True, desc: str = "training",
                    on_epoch: Callable[[int, nn.Module, dict], None] | None = None,
                    ready: Callable[[nn.Module], bool] | None = None) -> dict[str, Any]:
     """Train ``model`` on ``train = (inputs, labels)`` until every group of ``val = (inputs,
-    labels, groups)`` reaches ``threshold`` accuracy, or ``max_epochs`` pass. ``on_epoch(epoch,
+    labels, groups)`` reaches ``threshold`` accuracy, or ``max_epochs`` pass (``val = (inputs,
+    labels)``: one group, the overall accuracy). ``on_epoch(epoch,
     model, accuracy_by_group)`` runs after each epoch's validation (checkpoints, test accuracy).
     A model with a ``training_loss(inputs, labels)`` method (rationale models) is trained on that
     instead of cross-entropy; ``ready(model)`` is a further condition for stopping early (e.g. a
@@ -51,7 +62,7 @@ def train_verified(model: nn.Module, train: tuple, val: tuple, threshold: float 
     device = torch.device(device)
     g = torch.Generator().manual_seed(seed)
     x, y = train
-    vx, vy, vg = val
+    vx, vy, vg = val if len(val) == 3 else (*val, torch.zeros(len(val[1]), dtype=torch.long))
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = nn.CrossEntropyLoss()

@@ -69,16 +69,16 @@ def attr_vs_er(records: pd.DataFrame, path: Path) -> Path | None:
         ax.set_xlabel("%ER", fontsize=7)
     _legend(fig)
     fig.suptitle("Attr% of the joint effective region vs its size (red: random map, green: Attr% = 1)", fontsize=10)
-    fig.tight_layout(rect=(0, 0.05, 1, 0.96))
+    fig.tight_layout(rect=(0, min(0.2, 0.5 / fig.get_figheight()), 1, 0.96))
     return _finish(fig, path)
 
 
 def _lines(records: pd.DataFrame, path: Path, x: str, xlabel: str, title: str, select, shade=None) -> Path | None:
     t = attr_table(records)
-    if t.empty or x not in t:
+    if t.empty:
         return None
     t = select(t)
-    if t.empty or t[x].nunique() < 2:
+    if t.empty or x not in t or t[x].nunique() < 2:
         return None
     methods = sorted(t["method"].unique())
     fig, axes = _panels(methods)
@@ -99,7 +99,7 @@ def _lines(records: pd.DataFrame, path: Path, x: str, xlabel: str, title: str, s
         ax.set_xlabel(xlabel, fontsize=7)
     _legend(fig, with_pairs=pairs)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0.05, 1, 0.96))
+    fig.tight_layout(rect=(0, min(0.2, 0.5 / fig.get_figheight()), 1, 0.96))
     return _finish(fig, path)
 
 
