@@ -33,7 +33,7 @@ def attr_table(records: pd.DataFrame) -> pd.DataFrame:
 
 def _panels(methods: list[str], ncols: int = 4):
     nrows = -(-len(methods) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 2.9 * nrows), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 2.9 * nrows + 0.5), squeeze=False, sharey=True)
     for ax in axes.flat[len(methods):]:
         ax.axis("off")
     return fig, axes.flat
@@ -69,8 +69,7 @@ def attr_vs_er(records: pd.DataFrame, path: Path) -> Path | None:
         ax.set_xlabel("%ER", fontsize=7)
     _legend(fig)
     fig.suptitle("Attr% of the joint effective region vs its size (red: random map, green: Attr% = 1)", fontsize=10)
-    fig.tight_layout(rect=(0, min(0.2, 0.5 / fig.get_figheight()), 1, 0.96))
-    return _finish(fig, path)
+    return _finish(fig, path, rect=(0, 0.4 / fig.get_figheight(), 1, 0.96))
 
 
 def _lines(records: pd.DataFrame, path: Path, x: str, xlabel: str, title: str, select, shade=None) -> Path | None:
@@ -99,8 +98,7 @@ def _lines(records: pd.DataFrame, path: Path, x: str, xlabel: str, title: str, s
         ax.set_xlabel(xlabel, fontsize=7)
     _legend(fig, with_pairs=pairs)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, min(0.2, 0.5 / fig.get_figheight()), 1, 0.96))
-    return _finish(fig, path)
+    return _finish(fig, path, rect=(0, 0.4 / fig.get_figheight(), 1, 0.96))
 
 
 def attr_vs_accuracy(records: pd.DataFrame, path: Path) -> Path | None:

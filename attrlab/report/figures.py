@@ -14,9 +14,9 @@ import torch  # noqa: E402
 from .tables import PRF_COLUMNS  # noqa: E402
 
 
-def _finish(fig, path: Path, dpi: int = 110) -> Path:
-    """Lay out, write and close a figure."""
-    fig.tight_layout()
+def _finish(fig, path: Path, dpi: int = 110, rect: tuple | None = None) -> Path:
+    """Lay out (inside ``rect``, leaving room for a figure legend), write and close a figure."""
+    fig.tight_layout(rect=rect) if rect else fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path

@@ -128,5 +128,4 @@ def rationale_curves(records: pd.DataFrame, path: Path) -> Path | None:
     handles += [plt.Line2D([], [], color="green", label="optimum, %Sel over the data set"),
                 plt.Line2D([], [], color="green", ls="--", label="optimum, %Sel per document")]
     fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=7, frameon=False)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
-    return _finish(fig, path)
+    return _finish(fig, path, rect=(0, 0.06, 1, 1))
