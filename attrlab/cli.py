@@ -137,7 +137,7 @@ def _cmd_list(args) -> int:
             if args.verbose:
                 info = describe(name)
                 params = ", ".join(f"{k}={v}" for k, v in info.defaults.items())
-                print(f"{name:22s} {info.description}" + (f" [{params}]" if params else ""))
+                print(f"{name:22s} ({info.modality}) {info.description}" + (f" [{params}]" if params else ""))
             else:
                 print(name)
     else:
