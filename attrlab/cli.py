@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -155,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     except AttrlabError as e:
         print(f"attrlab: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("attrlab: interrupted; finished jobs are kept and a rerun with the same --out resumes", file=sys.stderr)
         return 130
