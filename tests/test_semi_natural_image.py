@@ -169,3 +169,18 @@ def test_each_experiment_gets_its_figure(tmp_path):
     single = records[records["setting"] == "noise-0"]
     (tmp_path / "one").mkdir()
     assert {p.name for p in attr_percent.views(single, tmp_path / "one")} == {"attr_vs_er.png"}
+
+
+def test_resnet34_is_the_papers_backbone_behind_normalisation():
+    from attrlab.methods import get_method
+    from attrlab.models.classifiers import build_classifier
+
+    torch.manual_seed(0)
+    model = build_classifier("resnet34").eval()
+    x = torch.rand(2, 3, 64, 64)
+    assert model(x).shape == (2, 2)
+    assert sum(p.numel() for p in model.parameters()) > 21_000_000  # ResNet-34, randomly initialised
+    cam = get_method("gradcam")(model, x, torch.tensor([0, 1]))      # Grad-CAM on layer4 = CAM
+    assert cam.shape == x.shape
+    with pytest.raises(AttrlabError, match="unknown classifier"):
+        build_classifier("vgg")
