@@ -201,7 +201,7 @@ def build(preset: str = "quick", seed: int = 0, settings=None, experiment: str =
     cache = model_cache(cache_dir)
     threshold, alpha = float(threshold), float(alpha)
     dev = torch.device(device)
-    eval_sets, verification = [], {}
+    eval_sets, verification, sources = [], {}, {}
     for k, run in enumerate(runs):
         key_src = {"run": run.name, "manipulation": [run.manipulation.name, run.manipulation.params], "r": run.r,
                    "pair": run.pair, "images": str(images), "classes": classes, "seed": seed, "config": config,
@@ -209,7 +209,9 @@ def build(preset: str = "quick", seed: int = 0, settings=None, experiment: str =
         key = hashlib.sha1(json.dumps(key_src, sort_keys=True, default=str).encode()).hexdigest()[:16]
         path = cache / f"semi-natural-image-{run.name}-{key}.pt"
         rng = np.random.default_rng([seed, k, 11])
-        data = _split_data(run, config, seed, images, pair)
+        if run.pair not in sources:  # runs on the same pair share its images: read or crop them once
+            sources[run.pair] = _split_data(run, config, seed, images, pair)
+        data = sources[run.pair]
         modified = {s: modify(*data[s], run.manipulation, run.r, rng) for s in SPLITS}
         er = modified["test"][2]
         tensors = {s: (_tensor(modified[s][0]), torch.from_numpy(modified[s][1])) for s in SPLITS}
