@@ -24,11 +24,32 @@ def _parse_options(items: list[str]) -> dict:
     return opts
 
 
-def _env_options(args) -> dict:
+def _flag_options() -> dict[str, list]:
+    """Declared options offered as their own flags: name → [(environment, Option), ...]."""
+    from .environments import get_environment, list_environments
+
+    flags: dict[str, list] = {}
+    for name in list_environments():
+        for opt in get_environment(name).spec.options:
+            if opt.flag:
+                flags.setdefault(opt.name, []).append((name, opt))
+    return flags
+
+
+def _env_options(args, environment: str) -> dict:
+    """``--set`` values and the option flags given; a flag the environment does not declare is refused."""
+    from .environments import get_environment
+
     opts = _parse_options(args.set)
-    for key in ("background", "images", "experiment", "manipulation", "classes", "r", "corpus"):
-        if getattr(args, key) is not None:
-            opts[key] = getattr(args, key)
+    spec = get_environment(environment).spec
+    for key in _flag_options():
+        value = getattr(args, key, None)
+        if value is None:
+            continue
+        if key not in {o.name for o in spec.options}:
+            raise AttrlabError(f"--{key} does not apply to {environment}; its options: "
+                               f"{', '.join(o.name for o in spec.options)}")
+        opts[key] = value
     return opts
 
 
@@ -39,35 +60,60 @@ def _split(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; seeds are 0 or more")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{value} must lie in [0, 1)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from .environments import ENVIRONMENTS
+    from .environments import list_environments
 
     p = argparse.ArgumentParser(prog="attrlab", description="Test feature-attribution methods against ground truth.")
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run environments × methods and write records, verification and a report")
     r.add_argument("environments", nargs="*", metavar="ENV",
-                   help=f"environment(s): {', '.join(sorted(ENVIRONMENTS))}; none = the embedded default "
-                        "(the quick preset of attributionlab)")
+                   help=f"environment(s): {', '.join(list_environments())}; none = the embedded default "
+                        "(the quick presets of the environments marked default in `attrlab list environments -v`)")
     g = r.add_mutually_exclusive_group()
     g.add_argument("--quick", dest="preset", action="store_const", const="quick", help="small preset (default)")
     g.add_argument("--full", dest="preset", action="store_const", const="full", help="the paper-sized preset")
     r.add_argument("--methods", help="comma-separated method specs (name or name:key=value:...); default: all")
     r.add_argument("--settings", help="comma-separated settings of the environment; default: all")
     r.add_argument("--out", help="output folder (default runs/<env>); a rerun resumes what is missing")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=_seed, default=0)
     r.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:N")
-    r.add_argument("--batch-size", type=int, default=8)
-    r.add_argument("--threshold", type=float, default=0.01, help="relative binarisation threshold for precision/recall")
-    r.add_argument("--set", action="append", metavar="KEY=VALUE", help="environment option, e.g. --set n_images=16")
-    r.add_argument("--background", help="smerf: black, noise or natural")
-    r.add_argument("--images", help="smerf: a folder of your own images for natural backgrounds; semi-natural-image: "
-                   "a class folder (root/<class>/* as ImageFolder and CUB-200)")
-    r.add_argument("--classes", help="semi-natural-image: two class folders of --images, comma-separated")
-    r.add_argument("--experiment", help="semi-natural-image: er (default), accuracy, visibility, correlation")
-    r.add_argument("--manipulation", help="semi-natural-image: blur, brightness, hue, noise, watermark (comma-separated)")
-    r.add_argument("--r", type=float, help="semi-natural-image: label-preservation rate r (default 0.5)")
-    r.add_argument("--corpus", help="text-attention: a .txt (one document per line), .csv/.jsonl (column text) or "
-                   "hf:NAME[:SPLIT[:COLUMN]]; default: Python's own prose")
+    r.add_argument("--batch-size", type=_positive_int, default=8)
+    r.add_argument("--threshold", type=_fraction, default=0.01,
+                   help="relative binarisation threshold for precision/recall")
+    r.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="environment option, e.g. --set n_images=16 (`attrlab list environments -v` lists them)")
+    for name, owners in _flag_options().items():  # generated from the environments' declared options
+        r.add_argument(f"--{name}", help="; ".join(f"{env}: {opt.help}" for env, opt in owners))
     r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     r.set_defaults(preset="quick")
     rep = sub.add_parser("report", help="rebuild tables, figures and report.html from a run folder's records")
@@ -79,13 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args) -> int:
-    from .environments import ENVIRONMENTS, get_environment
+    from .environments import get_environment, list_environments
     from .evaluation import MetricConfig
     from .runner import RunConfig, run
 
-    names = args.environments or sorted(n for n, m in ENVIRONMENTS.items() if getattr(m, "IN_DEFAULT_RUN", True))
+    names = args.environments or [n for n in list_environments() if get_environment(n).spec.in_default_run]
+    options = {name: _env_options(args, name) for name in names}  # unknown names and flags fail before any work
     for name in names:
-        get_environment(name)
+        get_environment(name).resolve(args.preset, options[name])
     if args.out and len(names) > 1:
         outs = {n: Path(args.out) / n for n in names}
     else:
@@ -93,7 +140,7 @@ def _cmd_run(args) -> int:
     for name in names:
         cfg = RunConfig(environment=name, out_dir=outs[name], preset=args.preset, seed=args.seed, device=args.device,
                         methods=_split(args.methods), settings=_split(args.settings), batch_size=args.batch_size,
-                        metrics=MetricConfig(threshold=args.threshold), options=_env_options(args),
+                        metrics=MetricConfig(threshold=args.threshold), options=options[name],
                         progress=not args.no_progress)
         out = run(cfg)
         _print_headline(out)
@@ -142,10 +189,20 @@ def _cmd_list(args) -> int:
             else:
                 print(name)
     else:
-        from .environments import ENVIRONMENTS
+        from .environments import get_environment, list_environments
 
-        for name, module in sorted(ENVIRONMENTS.items()):
-            print(f"{name:18s} settings: {', '.join(module.SETTINGS)}" if args.verbose else name)
+        for name in list_environments():
+            if not args.verbose:
+                print(name)
+                continue
+            spec = get_environment(name).spec
+            print(f"{name} ({spec.modality}{', in the default run' if spec.in_default_run else ''}): {spec.description}")
+            print(f"  settings: {', '.join(spec.settings)}{' (and names planned from options)' if spec.open_settings else ''}")
+            print(f"  presets: {', '.join(spec.presets)}")
+            for opt in spec.options:
+                values = " / ".join(f"{p}={spec.presets[p].get(opt.name, opt.default)!r}" for p in spec.presets)
+                choices = f" one of {', '.join(map(str, opt.choices))};" if opt.choices else ""
+                print(f"  --set {opt.name}=<{opt.type.__name__}>  {opt.help};{choices} {values}")
     return 0
 
 

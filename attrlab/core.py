@@ -111,7 +111,7 @@ class EvalSet:
     sample. ``shared`` holds what every batch sees whole, e.g. ``reference_set`` (the test images
     that GradientSHAP draws its references from, Zhou et al. App. B.2). A method never sees the
     ground truth itself. ``display`` holds per-sample lists the report shows but nothing scores,
-    e.g. ``tokens`` (the words of a text sample).
+    e.g. ``tokens`` (the words of a text sample). ``verification`` is the model's verdict.
     """
 
     name: str
@@ -123,6 +123,7 @@ class EvalSet:
     context: Mapping[str, torch.Tensor] = field(default_factory=dict)
     shared: Mapping[str, torch.Tensor] = field(default_factory=dict)
     display: Mapping[str, list] = field(default_factory=dict)
+    verification: Optional["Verification"] = None
 
     def __post_init__(self) -> None:
         n = self.inputs.shape[0]
@@ -146,25 +147,101 @@ class EvalSet:
         s = slice(start, stop)
         return EvalSet(self.name, self.model, self.inputs[s], self.targets[s], self.ground_truth.subset(s),
                        self.setting, {k: v[s] for k, v in self.context.items()}, self.shared,
-                       {k: list(v)[s] for k, v in self.display.items()})
+                       {k: list(v)[s] for k, v in self.display.items()}, self.verification)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """One model's verdict: ``passed`` and the numbers behind it (``details``: per-bucket accuracy,
+    the binomial tail, the exact designed behaviour, ...). An attribution score on a model whose
+    verification did not pass is flagged in the records and is not presented as ground-truth
+    evidence.
+
+    Example:
+        >>> v = Verification(True, {"test_accuracy": 0.98})
+        >>> v.as_dict()
+        {'passed': True, 'test_accuracy': 0.98}
+        >>> Verification.from_dict(v.as_dict()) == v
+        True
+    """
+
+    passed: bool
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "passed", bool(self.passed))
+        if "passed" in self.details:
+            raise AttrlabError("Verification details must not repeat 'passed'")
+
+    def as_dict(self) -> dict:
+        return {"passed": self.passed, **self.details}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Verification":
+        rest = dict(data)
+        return cls(bool(rest.pop("passed", False)), rest)
+
+
+@dataclass(frozen=True)
+class VerificationReport:
+    """Every evaluation set's :class:`Verification` and the environment's verdict (``passed``:
+    every required setting passed). ``verification.json`` is its :meth:`as_json`.
+
+    Example:
+        >>> rep = VerificationReport(True, {"a": Verification(True, {})})
+        >>> rep.as_json()
+        {'passed': True, 'settings': {'a': {'passed': True}}}
+        >>> VerificationReport.from_json({"passed": False, "a": {"passed": True}}).settings["a"].passed  # older runs
+        True
+    """
+
+    passed: bool
+    settings: Mapping[str, Verification] = field(default_factory=dict)
+
+    def setting_passed(self, setting: str) -> bool:
+        v = self.settings.get(setting)
+        return bool(v.passed) if v is not None else False
+
+    def as_json(self) -> dict:
+        return {"passed": self.passed, "settings": {k: v.as_dict() for k, v in self.settings.items()}}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "VerificationReport":
+        """Read ``verification.json``: this shape, or the flat one of run folders written before
+        attrlab had a typed verification (``{"passed": …, setting: {…}}``)."""
+        if "settings" in data and isinstance(data["settings"], Mapping):
+            per = data["settings"]
+        else:
+            per = {k: v for k, v in data.items() if k != "passed" and isinstance(v, Mapping)}
+        return cls(bool(data.get("passed", False)), {k: Verification.from_dict(v) for k, v in per.items()})
 
 
 @dataclass(frozen=True)
 class Environment:
-    """What an environment builds: a model, its evaluation sets and a verification report.
+    """What an environment builds: its configuration and evaluation sets, each with its model and
+    that model's :class:`Verification`.
 
-    ``verification`` must contain ``passed`` (bool); an attribution score on an unverified model is
-    flagged in the records and the report and is not presented as ground-truth evidence.
+    ``required`` names the settings whose verification decides :attr:`verified` (default: all;
+    e.g. the semi-natural accuracy experiment also evaluates early checkpoints that are not
+    expected to verify).
     """
 
     name: str
     config: Mapping[str, Any]
     eval_sets: Sequence[EvalSet]
-    verification: Mapping[str, Any]
+    required: Optional[Sequence[str]] = None
+
+    @property
+    def verification(self) -> VerificationReport:
+        per = {ev.setting: ev.verification or Verification(False, {"reason": "no verification declared"})
+               for ev in self.eval_sets}
+        required = self.required if self.required is not None else list(per)
+        passed = bool(per) and all(per[s].passed for s in required if s in per)
+        return VerificationReport(passed, per)
 
     @property
     def verified(self) -> bool:
-        return bool(self.verification.get("passed", False))
+        return self.verification.passed
 
 
 class Method(Protocol):

@@ -14,8 +14,6 @@ Example:
 """
 from __future__ import annotations
 
-import hashlib
-import inspect
 import json
 import os
 import time
@@ -31,9 +29,11 @@ from tqdm.auto import tqdm
 from . import __version__
 from .core import EvalSet, Record
 from .environments import get_environment
+from .environments.contract import EnvironmentSpec
 from .errors import AttrlabError
 from .evaluation import MetricConfig, score
-from .methods import get_method
+from .keys import content_hash as _hash
+from .methods import get_method, list_methods
 from .metrics import reduce_channels
 
 N_SHOWN = 4  # samples whose maps are kept for the report's figures
@@ -75,8 +75,19 @@ def resolve_device(device: str) -> torch.device:
     return dev
 
 
-def _hash(obj: Any) -> str:
-    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def default_methods(spec: EnvironmentSpec) -> list[str]:
+    """The methods a run takes when none are named: the paper's methods (as the environment maps
+    them), then every other registered method of the environment's modality, then its extra
+    variants. The environment declares; the runner picks.
+
+    Example:
+        >>> default_methods(get_environment("text-attention").spec)
+        ['attention', 'embedding_gradient', 'embedding_ig']
+    """
+    paper = [m for m in dict.fromkeys(spec.paper_methods.values()) if m]
+    covered = {m.split(":")[0] for m in paper}
+    rest = [m for m in list_methods(spec.modality) if m not in covered]
+    return list(dict.fromkeys(paper + rest + list(spec.extra_methods)))
 
 
 def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
@@ -123,12 +134,11 @@ def run(config: RunConfig) -> Path:
     (out / "jobs").mkdir(parents=True, exist_ok=True)
     (out / "maps").mkdir(exist_ok=True)
     device = resolve_device(config.device)
-    module = get_environment(config.environment)
+    registered = get_environment(config.environment)
     torch.manual_seed(config.seed)
-    accepted = inspect.signature(module.build).parameters
-    extra = {k: v for k, v in (("device", str(device)), ("progress", config.progress)) if k in accepted}
-    env = module.build(config.preset, seed=config.seed, settings=config.settings, **extra, **config.options)
-    specs = list(config.methods) if config.methods else module.default_methods()
+    env = registered.build(config.preset, seed=config.seed, settings=config.settings, device=str(device),
+                           progress=config.progress, **config.options)
+    specs = list(config.methods) if config.methods else default_methods(registered.spec)
     methods = [get_method(m, defaults={"seed": config.seed}) for m in specs]  # unknown names fail here
     labels = [m.label for m in methods]
     if len(set(labels)) != len(labels):
@@ -136,7 +146,8 @@ def run(config: RunConfig) -> Path:
 
     env_key = {"environment": env.name, "config": env.config, "version": __version__}
     model_id = f"{env.name}-{_hash(env_key)[:8]}"
-    (out / "verification.json").write_text(json.dumps(env.verification, indent=2, default=str))
+    verification = env.verification
+    (out / "verification.json").write_text(json.dumps(verification.as_json(), indent=2, default=str))
     (out / "config.json").write_text(json.dumps({
         "environment": env.name, "environment_config": env.config, "methods": labels, "device": str(device),
         "metrics": asdict(config.metrics), "batch_size": config.batch_size, "model_id": model_id,
@@ -152,7 +163,7 @@ def run(config: RunConfig) -> Path:
     job_rows, all_files = [], []
     bar = tqdm(jobs, desc="attrlab", unit="job", disable=not config.progress, dynamic_ncols=True)
     for ev, method, start, stop in bar:
-        verified = bool(env.verification.get(ev.setting, env.verification).get("passed", env.verified))
+        verified = verification.setting_passed(ev.setting)
         key = _hash({**env_key, "setting": ev.setting, "method": method.label, "params": method.params,
                      "start": start, "stop": stop, "metrics": asdict(config.metrics), "seed": config.seed})
         path = out / "jobs" / f"{key}.csv"

@@ -3,6 +3,7 @@ import torch
 
 from attrlab.data import BACKGROUND, PALETTE, generate_colour_patches
 from attrlab.environments import attributionlab
+from attrlab import build_environment
 from attrlab.errors import AttrlabError
 from attrlab.models import DesignedColourCounter
 
@@ -73,7 +74,7 @@ def test_gradient_is_exactly_zero_at_dataset_images():
 
 
 def test_environment_ground_truth_and_verification():
-    env = attributionlab.build("quick", n_images=4, size=32, seed=5)
+    env = build_environment("attributionlab", n_images=4, size=32, seed=5)
     assert env.verified
     assert [e.setting for e in env.eval_sets] == ["redundant", "no-redundant"]
     ev = env.eval_sets[0]
@@ -87,12 +88,12 @@ def test_environment_ground_truth_and_verification():
     assert not (gt.positive & gt.negative).any()
     assert torch.equal(gt.focus, gt.positive | gt.negative)
     assert ev.context["true_baseline"].shape == ev.inputs.shape
-    assert env.verification["redundant"]["unseen_colour_output_shift"] > 0
-    assert env.verification["no-redundant"]["unseen_colour_output_shift"] == 0
+    assert env.verification.settings["redundant"].details["unseen_colour_output_shift"] > 0
+    assert env.verification.settings["no-redundant"].details["unseen_colour_output_shift"] == 0
 
 
 def test_true_baseline_methods_are_perfect_on_the_no_redundant_model():
-    env = attributionlab.build("quick", n_images=3, size=32, settings=["no-redundant"])
+    env = build_environment("attributionlab", n_images=3, size=32, settings=["no-redundant"])
     ev = env.eval_sets[0]
     from attrlab import get_method, score
 
@@ -102,11 +103,13 @@ def test_true_baseline_methods_are_perfect_on_the_no_redundant_model():
 
 
 def test_bad_options():
-    with pytest.raises(AttrlabError, match="no option"):
-        attributionlab.build("quick", colours=3)
-    with pytest.raises(AttrlabError, match="unknown preset"):
-        attributionlab.build("huge")
+    with pytest.raises(AttrlabError, match="unknown attributionlab option 'colours'. Did you mean n_colours"):
+        build_environment("attributionlab", colours=3)
+    with pytest.raises(AttrlabError, match="has no preset 'huge'"):
+        build_environment("attributionlab", "huge")
     with pytest.raises(AttrlabError, match="unknown attributionlab setting"):
-        attributionlab.build("quick", settings=["nope"])
+        build_environment("attributionlab", settings=["nope"])
+    with pytest.raises(AttrlabError, match="n_images=0 is below its minimum 1"):
+        build_environment("attributionlab", n_images=0)
     with pytest.raises(AttrlabError, match="expects"):
         DesignedColourCounter(PALETTE[:3], size=32)(torch.zeros(1, 3, 16, 16))

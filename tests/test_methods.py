@@ -53,7 +53,12 @@ def test_true_baseline_is_used(tiny_cnn, tiny_batch):
     same = x.clone()
     same[:, :, :4] = 0.5
     a = get_method("occlusion:baseline=true:window=2:stride=2")(tiny_cnn, same, y, true_baseline=torch.full_like(x, 0.5))
-    assert a[:, :, :4].abs().max() == 0
+    # the occluded and the original forward pass see the same pixels there, but in batches of other
+    # sizes, whose float32 kernels may sum in another order: zero up to the rounding of a logit
+    # (float32 keeps ~7 digits; 1e-5 of the largest logit leaves a margin of 100x)
+    with torch.no_grad():
+        scale = tiny_cnn(same).abs().max()
+    assert a[:, :, :4].abs().max() <= 1e-5 * scale
 
 
 def test_input_x_gradient_is_exact_on_a_linear_model():

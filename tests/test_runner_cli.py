@@ -107,10 +107,14 @@ def test_cli_run_end_to_end_subprocess(tmp_path):
 
 
 def test_bare_run_is_the_embedded_default(tmp_path, capsys, monkeypatch):
-    from attrlab.environments import ENVIRONMENTS, smerf
+    import dataclasses
 
-    assert sorted(n for n, m in ENVIRONMENTS.items() if m.IN_DEFAULT_RUN) == ["attributionlab", "smerf"]
-    monkeypatch.setattr(smerf, "IN_DEFAULT_RUN", False)  # its training is covered in test_smerf_env
+    from attrlab.environments import contract, get_environment, list_environments
+
+    assert [n for n in list_environments() if get_environment(n).spec.in_default_run] == ["attributionlab", "smerf"]
+    smerf = get_environment("smerf")  # its training is covered in test_smerf_env
+    monkeypatch.setitem(contract._REGISTRY, "smerf", dataclasses.replace(
+        smerf, spec=dataclasses.replace(smerf.spec, in_default_run=False)))
     out = tmp_path / "default"
     assert main(["run", "--methods", "random", "--set", "n_images=2", "--set", "size=32", "--out", str(out),
                  "--no-progress"]) == 0

@@ -117,7 +117,7 @@ def test_tiny_run_trains_verifies_and_scores_attr_percent(tmp_path):
 
     import pandas as pd
 
-    ver = json.loads((out / "verification.json").read_text())["noise"]
+    ver = json.loads((out / "verification.json").read_text())["settings"]["noise"]
     assert ver["p_star"] == 0.5 and len(ver["accuracy_by_epoch"]) == ver["epochs"]
     assert 0 < ver["er_fraction"] < 1
     rec = pd.read_csv(out / "records.csv")
@@ -151,7 +151,7 @@ def _records(rows):
 
 
 def test_each_experiment_gets_its_figure(tmp_path):
-    from attrlab.report import attr_percent
+    from attrlab.environments import semi_natural_image_report as attr_percent
 
     rows = []
     runs = [(0.02, 0.5, -1, 1.0), (0.06, 0.7, -1, 1.0), (0.1, 0.9, -1, 1.0), (0.02, 0.5, 1, 0.6), (0.02, 0.5, 2, 0.9)]

@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+from attrlab import build_environment
 from attrlab.environments import smerf
 from attrlab.errors import AttrlabError
 
@@ -12,14 +13,15 @@ SMALL = dict(train_scale=0.0, min_train=60, val_per_bucket=30, test_per_bucket=2
 def env_and_cache(tmp_path_factory):
     cache = tmp_path_factory.mktemp("models")
     torch.set_num_threads(2)
-    env = smerf.build("quick", seed=0, settings=["simple-fr"], cache_dir=cache, progress=False, **SMALL)
+    env = build_environment("smerf", seed=0, settings=["simple-fr"], cache_dir=cache, progress=False, **SMALL)
     return env, cache
 
 
 def test_simple_fr_trains_to_verified_and_reports_every_bucket(env_and_cache):
     env, _ = env_and_cache
-    record = env.verification["simple-fr"]
-    assert record["passed"] is True, record
+    verification = env.verification.settings["simple-fr"]
+    assert verification.passed is True, verification
+    record = verification.details
     assert sorted(record["accuracy_by_group"]) == list(range(1, 13))
     assert all(acc >= 0.95 for acc in record["accuracy_by_group"].values())
     ev = env.eval_sets[0]
@@ -41,19 +43,19 @@ def test_ground_truth_follows_table1(env_and_cache):
 
 def test_second_build_uses_the_cached_model(env_and_cache):
     env, cache = env_and_cache
-    again = smerf.build("quick", seed=0, settings=["simple-fr"], cache_dir=cache, progress=False, **SMALL)
-    assert again.verification["simple-fr"]["cached"] is True
+    again = build_environment("smerf", seed=0, settings=["simple-fr"], cache_dir=cache, progress=False, **SMALL)
+    assert again.verification.settings["simple-fr"].details["cached"] is True
     a, b = env.eval_sets[0].model, again.eval_sets[0].model
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
 
 
 def test_bad_smerf_options(tmp_path):
-    with pytest.raises(AttrlabError, match="unknown SMERF setting"):
-        smerf.build("quick", settings=["simple-xx"], cache_dir=tmp_path)
-    with pytest.raises(AttrlabError, match="unknown background"):
-        smerf.build("quick", background="white", cache_dir=tmp_path)
-    with pytest.raises(AttrlabError, match="no option"):
-        smerf.build("quick", n_images=3, cache_dir=tmp_path)
+    with pytest.raises(AttrlabError, match="unknown smerf setting"):
+        build_environment("smerf", settings=["simple-xx"], cache_dir=tmp_path)
+    with pytest.raises(AttrlabError, match="background='white' is not allowed; choose one of black"):
+        build_environment("smerf", background="white", cache_dir=tmp_path)
+    with pytest.raises(AttrlabError, match="unknown smerf option 'n_images'"):
+        build_environment("smerf", n_images=3, cache_dir=tmp_path)
 
 
 def test_quick_sizes_keep_table2_ratios(tmp_path, monkeypatch):
@@ -66,7 +68,7 @@ def test_quick_sizes_keep_table2_ratios(tmp_path, monkeypatch):
     monkeypatch.setattr(smerf, "_data", fake_data)
     for name in ("complex-fr", "complex-cr1", "simple-fr"):
         with pytest.raises(StopIteration):
-            smerf.build("quick", settings=[name], cache_dir=tmp_path, progress=False)
+            build_environment("smerf", settings=[name], cache_dir=tmp_path, progress=False)
     assert seen["complex-fr"][0] == {0: 200, 1: 600}
     assert seen["complex-cr1"][0] == {0: 510, 1: 510}
     assert seen["simple-fr"][0] == {0: 200, 1: 200}

@@ -91,7 +91,7 @@ def test_tiny_text_attention_run(tmp_path):
                 cache_dir=tmp_path / "cache")
     out = run(RunConfig(environment="text-attention", settings=["article", "cn"], out_dir=tmp_path / "run",
                         options=opts, progress=False))
-    ver = json.loads((out / "verification.json").read_text())
+    ver = json.loads((out / "verification.json").read_text())["settings"]
     assert ver["article"]["passed"], ver["article"]
     rec = pd.read_csv(out / "records.csv")
     assert set(rec["method"]) == {"attention", "embedding_gradient", "embedding_ig"}
@@ -148,7 +148,7 @@ def test_tiny_text_rationale_run(tmp_path):
     opts = dict(train=300, val=60, test=60, eval_docs=6, emb=16, hidden=16, max_epochs=3, cache_dir=tmp_path / "c")
     out = run(RunConfig(environment="text-rationale", settings=["cn-cr-sel0.05"], out_dir=tmp_path / "run",
                         options=opts, progress=False))
-    ver = json.loads((out / "verification.json").read_text())["cn-cr-sel0.05"]
+    ver = json.loads((out / "verification.json").read_text())["settings"]["cn-cr-sel0.05"]
     assert {"test_selection", "target_selection", "test_accuracy", "passed"} <= set(ver)
     rec = pd.read_csv(out / "records.csv")
     assert {"precision_focus", "recall_focus", "precision_avoid"} <= set(rec["metric"])

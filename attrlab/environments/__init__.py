@@ -1,29 +1,23 @@
 """Environments: each builds a model (designed, or trained and verified), evaluation sets with
-ground truth, and a verification report. ``ENVIRONMENTS`` maps CLI names to builders
-``build(preset, seed, settings=None, **options) -> Environment``.
+ground truth, and a verification report, behind one contract
+(:mod:`attrlab.environments.contract`): a declared spec and
+``build(preset, *, seed, settings, device, progress, **options)``, registered by decorator.
+
+A new built-in environment is one module plus one line in the import below (its report
+sections, if it has any, register from its ``*_report`` module).
 
 Example:
-    >>> sorted(ENVIRONMENTS)
+    >>> list_environments()
     ['attributionlab', 'semi-natural-image', 'smerf', 'text-attention', 'text-rationale']
+    >>> get_environment("smerf").spec.modality
+    'image'
 """
 from __future__ import annotations
 
-from typing import Any
-
 from ..core import Environment
-from ..errors import unknown_name
-from . import attributionlab, semi_natural_image, semi_natural_text, smerf, text_rationale
+from .contract import EnvironmentSpec, Option, get_environment, list_environments, register_environment
 
-ENVIRONMENTS: dict[str, Any] = {"attributionlab": attributionlab, "smerf": smerf,
-                                "semi-natural-image": semi_natural_image, "text-attention": semi_natural_text,
-                                "text-rationale": text_rationale}
+# importing a module registers its environment (and its report sections)
+from . import attributionlab, semi_natural_image, semi_natural_text, smerf, text_rationale  # noqa: E402,F401
 
-
-def get_environment(name: str):
-    """The environment module for ``name`` (it has ``build``, ``default_methods``, ``SETTINGS``)."""
-    if name not in ENVIRONMENTS:
-        raise unknown_name("environment", name, ENVIRONMENTS, f"Available: {', '.join(sorted(ENVIRONMENTS))}")
-    return ENVIRONMENTS[name]
-
-
-__all__ = ["ENVIRONMENTS", "get_environment", "Environment"]
+__all__ = ["Environment", "EnvironmentSpec", "Option", "get_environment", "list_environments", "register_environment"]

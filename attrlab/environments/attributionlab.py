@@ -17,18 +17,12 @@ import numpy as np
 import torch
 from skimage.measure import label as connected_components
 
-from ..core import Environment, EvalSet, GroundTruth
+from ..core import Environment, EvalSet, GroundTruth, Verification
 from ..data.colour_patches import BACKGROUND, PALETTE, generate_colour_patches
-from ..errors import AttrlabError
 from ..models.designed import DesignedColourCounter
-from .config import resolve_preset
+from .contract import EnvironmentSpec, Option, register_environment
 
-PRESETS = {
-    "quick": {"size": 64, "n_images": 8, "n_colours": 4, "n_redundant": 2},
-    "full": {"size": 224, "n_images": 16, "n_colours": 4, "n_redundant": 2},
-}
 SETTINGS = ("redundant", "no-redundant")
-IN_DEFAULT_RUN = True  # part of a bare `attrlab run`
 COLOUR_NAMES = ("red", "green", "blue", "yellow", "purple", "cyan", "magenta", "pink", "teal", "brown")
 
 # The paper's variants beside every registered method: IG*/Occlusion*/DeepLIFT* with the true
@@ -43,11 +37,23 @@ EXTRA_METHODS = (
     "lime:segmentation=felzenszwalb", "lime:segmentation=true", "lime:segmentation=true:baseline=true",
 )
 
-
-def default_methods() -> list[str]:
-    from ..methods import list_methods
-
-    return list_methods("image") + list(EXTRA_METHODS)
+SPEC = EnvironmentSpec(
+    name="attributionlab",
+    description="Zhang et al. 2023: a hand-set network on dominant-colour images; signed ground truth known exactly",
+    modality="image",
+    settings=SETTINGS,
+    presets={"quick": {"size": 64, "n_images": 8}, "full": {"size": 224, "n_images": 16}},
+    options=(
+        Option("size", int, 64, "image side in pixels", minimum=16, maximum=1024),
+        Option("n_images", int, 8, "number of images", minimum=1, maximum=100_000),
+        Option("n_colours", int, 4, "target colours (classes)", minimum=2, maximum=len(PALETTE)),
+        Option("n_redundant", int, 2, "redundant channels of the redundant setting (the unseen-data effect)",
+               minimum=1, maximum=16),
+    ),
+    in_default_run=True,
+    extra_methods=EXTRA_METHODS,
+    test_options={"n_images": 2, "size": 32},
+)
 
 
 def verify(model: DesignedColourCounter, images: torch.Tensor, counts: torch.Tensor, colour_index: torch.Tensor,
@@ -105,28 +111,24 @@ def true_segments(colour_index: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(np.stack(segs).astype(np.int64))
 
 
-def build(preset: str = "quick", seed: int = 0, settings=None, **overrides: Any) -> Environment:
-    """Build the AttributionLab environment.
+@register_environment(SPEC)
+def build(preset: str, *, seed: int, settings, device: str, progress: bool, size: int, n_images: int,
+          n_colours: int, n_redundant: int) -> Environment:
+    """Build the AttributionLab environment (designed: nothing to train, ``device`` and
+    ``progress`` are not needed).
 
-    Args:
-        preset: ``quick`` (64×64, 8 images: about a minute for every method on 2 cores) or
-            ``full`` (224×224 like the reference prototype, 16 images).
-        settings: subset of :data:`SETTINGS`; both by default.
-        overrides: ``size``, ``n_images``, ``n_colours``, ``n_redundant``.
+    Presets: ``quick`` (64×64, 8 images: about a minute for every method on 2 cores) or ``full``
+    (224×224 like the reference prototype, 16 images).
 
     Example:
-        >>> env = build("quick", n_images=2, size=32)
+        >>> from attrlab import build_environment
+        >>> env = build_environment("attributionlab", n_images=2, size=32)
         >>> env.verified, [e.setting for e in env.eval_sets]
         (True, ['redundant', 'no-redundant'])
     """
-    config = resolve_preset("attributionlab", PRESETS, preset, overrides, "settings")
+    config = {"size": size, "n_images": n_images, "n_colours": n_colours, "n_redundant": n_redundant}
     settings = list(settings or SETTINGS)
-    bad = [s for s in settings if s not in SETTINGS]
-    if bad:
-        raise AttrlabError(f"unknown attributionlab setting(s) {', '.join(bad)}; choose from {', '.join(SETTINGS)}")
-    n_c = config["n_colours"]
-    if not 2 <= n_c <= len(PALETTE):
-        raise AttrlabError(f"n_colours must be between 2 and {len(PALETTE)}")
+    n_c = n_colours
     colours = PALETTE[:n_c]
     batch = generate_colour_patches(config["n_images"], size=config["size"], n_colours=n_c, seed=seed)
     targets = batch.labels
@@ -138,12 +140,11 @@ def build(preset: str = "quick", seed: int = 0, settings=None, **overrides: Any)
                             "positive_pixels": positive.flatten(1).sum(1).tolist()})
     background = torch.tensor(BACKGROUND, dtype=torch.float32).view(1, 3, 1, 1).expand_as(batch.images) / 255.0
     context = {"true_baseline": background.contiguous(), "true_segments": true_segments(idx)}
-    eval_sets, verification = [], {}
+    eval_sets = []
     for setting in settings:
         n_r = config["n_redundant"] if setting == "redundant" else 0
         model = DesignedColourCounter(colours, BACKGROUND, size=config["size"], n_redundant=n_r, seed=seed).eval()
-        verification[setting] = verify(model, batch.images, batch.counts, idx, seed)
-        eval_sets.append(EvalSet("attributionlab", model, batch.images, targets, gt, setting, context))
-    verification["passed"] = all(v["passed"] for v in verification.values())
-    return Environment("attributionlab", {"preset": preset, "seed": seed, "settings": settings, **config},
-                       eval_sets, verification)
+        verification = Verification.from_dict(verify(model, batch.images, batch.counts, idx, seed))
+        eval_sets.append(EvalSet("attributionlab", model, batch.images, targets, gt, setting, context,
+                                 verification=verification))
+    return Environment("attributionlab", {"preset": preset, "seed": seed, "settings": settings, **config}, eval_sets)

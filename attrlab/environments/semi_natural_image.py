@@ -21,48 +21,71 @@ prove the manipulation is used, so such runs are reported, never verified.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..core import Environment, EvalSet, GroundTruth
+from ..core import Environment, EvalSet, GroundTruth, Verification
 from ..data.manipulations import NAMES as MANIPULATIONS
 from ..data.manipulations import VISIBILITY, Manipulation, random_manipulation
 from ..data.natural import DISTINCT_PAIRS, SIMILAR_PAIRS, SPLITS, embedded_pair, load_class_folder
 from ..data.reassignment import reassign, reassignment_matrix
 from ..errors import AttrlabError
-from .config import cached_model, model_cache, resolve_preset
 from ..metrics.bounds import binomial_tail, max_accuracy_without_manipulation, shapley_bound
-from ..models.classifiers import build_classifier
+from ..models.classifiers import MODELS as CLASSIFIERS, build_classifier
 from ..models.training import accuracy, train_verified
+from .contract import EnvironmentSpec, Option, register_environment
+from .trained import folder_id, freeze, train_or_load
 
 EXPERIMENTS = ("er", "accuracy", "visibility", "correlation")
-SETTINGS = EXPERIMENTS  # `attrlab list environments -v`: settings are generated per experiment
-IN_DEFAULT_RUN = False
 R_LEVELS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-PRESETS = {
-    # images per class (train, val, test); test images per class that get attributed; runs per manipulation
-    "quick": {"side": 64, "train": 400, "val": 60, "test": 100, "eval_per_class": 8, "runs": 1, "max_epochs": 12,
-              "model": "small", "lr": 2e-3, "batch": 64},
-    "full": {"side": 224, "train": 1000, "val": 100, "test": 100, "eval_per_class": 50, "runs": 20, "max_epochs": 50,
-             "model": "resnet34", "lr": 1e-3, "batch": 128},
-}
-PAPER_METHODS = ("gradient", "smoothgrad:samples=50:noise=0.15", "gradcam", "lime:segmentation=quickshift",
-                 "gradient_shap:baseline=dataset")
+# Zhou et al. App. B.2: SmoothGrad with 50 samples and σ = 0.15·range, LIME on quickshift,
+# GradientSHAP with the test set as its references
+PAPER_METHODS = {"Gradient": "gradient", "SmoothGrad": "smoothgrad:samples=50:noise=0.15", "Grad-CAM": "gradcam",
+                 "LIME": "lime:segmentation=quickshift", "GradientSHAP": "gradient_shap:baseline=dataset"}
 
-
-def default_methods() -> list[str]:
-    """The paper's five (SmoothGrad with 50 samples, σ = 0.15·range; LIME on quickshift;
-    GradientSHAP over the test set), then every other registered method."""
-    from ..methods import list_methods
-
-    paper = {m.split(":")[0] for m in PAPER_METHODS}
-    return list(PAPER_METHODS) + [m for m in list_methods("image") if m not in paper]
+SPEC = EnvironmentSpec(
+    name="semi-natural-image",
+    description="Zhou et al. 2022 §4-5: natural images, reassigned labels, a local manipulation as the only strong signal",
+    modality="image",
+    settings=EXPERIMENTS,  # run names are planned per experiment (`er`: the manipulation names, ...)
+    open_settings=True,
+    presets={
+        # images per class (train, val, test); test images per class that get attributed; runs per manipulation
+        "quick": {"side": 64, "train": 400, "val": 60, "test": 100, "eval_per_class": 8, "runs": 1, "max_epochs": 12,
+                  "model": "small", "lr": 2e-3, "batch": 64},
+        "full": {"side": 224, "train": 1000, "val": 100, "test": 100, "eval_per_class": 50, "runs": 20,
+                 "max_epochs": 50, "model": "resnet34", "lr": 1e-3, "batch": 128},
+    },
+    options=(
+        Option("experiment", str, "er", "§5.1 er, §5.2 accuracy, §5.3 visibility, §5.4 correlation", choices=EXPERIMENTS,
+               flag=True),
+        Option("manipulation", str, "", "comma-separated subset of " + ", ".join(MANIPULATIONS) + " (default: all)",
+               flag=True),
+        Option("r", float, None, "label-preservation rate r (default 0.5; correlation sweeps 0.5-1.0)", minimum=0.0,
+               maximum=1.0, flag=True),
+        Option("images", str, "", "a class folder (root/<class>/* or root/{train,val,test}/<class>/*)", flag=True),
+        Option("classes", str, "", "two class folders of --images, comma-separated", flag=True),
+        Option("threshold", float, 0.95, "test accuracy a model must reach to be verified", minimum=0.5, maximum=1.0),
+        Option("alpha", float, 0.01, "largest binomial tail P(acc >= p | p*) that verifies", minimum=0.0, maximum=1.0),
+        Option("side", int, 64, "image side in pixels", minimum=16, maximum=1024),
+        Option("train", int, 400, "training images per class", minimum=2, maximum=1_000_000),
+        Option("val", int, 60, "validation images per class", minimum=1, maximum=1_000_000),
+        Option("test", int, 100, "test images per class", minimum=1, maximum=1_000_000),
+        Option("eval_per_class", int, 8, "attributed test images per class", minimum=1, maximum=100_000, model=False),
+        Option("runs", int, 1, "runs (models) per manipulation in the er experiment", minimum=1, maximum=1000),
+        Option("max_epochs", int, 12, "training epochs at most", minimum=1, maximum=10_000),
+        Option("model", str, "small", "architecture", choices=tuple(CLASSIFIERS)),
+        Option("lr", float, 2e-3, "Adam learning rate", minimum=1e-8, maximum=10.0),
+        Option("batch", int, 64, "training batch size", minimum=1, maximum=100_000),
+        Option("cache_dir", str, "", "model cache folder (default $ATTRLAB_CACHE/models)", model=False),
+    ),
+    paper_methods=PAPER_METHODS,
+    test_options={"side": 32, "train": 20, "val": 10, "test": 10, "eval_per_class": 1, "max_epochs": 1,
+                  "manipulation": "noise"},
+)
 
 
 @dataclass
@@ -165,32 +188,22 @@ def verify(p: float, n: int, r: float, threshold: float, alpha: float) -> dict[s
             "p_star": p_star, "binomial_tail": tail, "alpha": alpha, "threshold": threshold, "shapley_bound": bound}
 
 
-def build(preset: str = "quick", seed: int = 0, settings=None, experiment: str = "er", manipulation: str = "",
-          r: float | None = None, images: str = "", classes: str = "", threshold: float = 0.95, alpha: float = 0.01,
-          cache_dir: str | os.PathLike | None = None, device: str = "cpu", progress: bool = True,
-          **overrides: Any) -> Environment:
+@register_environment(SPEC)
+def build(preset: str, *, seed: int, settings, device: str, progress: bool, experiment: str, manipulation: str,
+          r: float | None, images: str, classes: str, threshold: float, alpha: float, cache_dir: str,
+          **config) -> Environment:
     """Build the semi-natural image environment: plan the experiment's runs, make each run's data
     (reassignment + manipulation), train (cached), verify, and keep test sets with the joint ER.
 
-    Args:
-        preset: ``quick`` (64×64 crops of embedded photographs, 400/60/100 images per class, a small
-            CNN, one run per manipulation) or ``full`` (224×224, 1000/100/100, ResNet-34, 20 runs).
-        experiment: ``er``, ``accuracy``, ``visibility`` or ``correlation`` (see the module doc).
-        manipulation: comma-separated subset of blur, brightness, hue, noise, watermark.
-        r: the label-preservation rate (default 0.5; ``correlation`` sweeps 0.5…1.0 unless given).
-        images: a class folder (``root/<class>/*`` or ``root/{train,val,test}/<class>/*``);
-            ``classes``: two of its class names, comma-separated.
-        settings: run names to keep (e.g. ``watermark``), after planning.
-        overrides: ``side``, ``train``, ``val``, ``test``, ``eval_per_class``, ``runs``,
-            ``max_epochs``, ``model`` (small, resnet34), ``lr``, ``batch``.
+    Presets: ``quick`` (64×64 crops of embedded photographs, 400/60/100 images per class, a small
+    CNN, one run per manipulation) or ``full`` (224×224, 1000/100/100, ResNet-34, 20 runs).
+    ``settings`` are run names to keep (e.g. ``watermark``), after planning.
     """
-    config = resolve_preset("semi-natural-image", PRESETS, preset, overrides,
-                            "experiment, manipulation, r, images, classes, threshold, alpha")
     pair = tuple(c.strip() for c in classes.split(",")) if classes else None
     if pair is not None and len(pair) != 2:
         raise AttrlabError(f"classes takes two class names, got '{classes}'")
     runs = plan(experiment, config, seed, [m.strip() for m in manipulation.split(",") if m.strip()] or None,
-                None if r is None else float(r), pair if images else None)
+                r, pair if images else None)
     if settings:
         wanted = set(settings)
         missing = wanted - {run.name for run in runs}
@@ -198,16 +211,11 @@ def build(preset: str = "quick", seed: int = 0, settings=None, experiment: str =
             raise AttrlabError(f"no run named {', '.join(sorted(missing))}; this experiment has "
                                f"{', '.join(run.name for run in runs)}")
         runs = [run for run in runs if run.name in wanted]
-    cache = model_cache(cache_dir)
-    threshold, alpha = float(threshold), float(alpha)
+    options = {"experiment": experiment, "manipulation": manipulation, "r": r, "images": images, "classes": classes,
+               "threshold": threshold, "alpha": alpha, **config}
     dev = torch.device(device)
-    eval_sets, verification, sources = [], {}, {}
+    eval_sets, sources = [], {}
     for k, run in enumerate(runs):
-        key_src = {"run": run.name, "manipulation": [run.manipulation.name, run.manipulation.params], "r": run.r,
-                   "pair": run.pair, "images": str(images), "classes": classes, "seed": seed, "config": config,
-                   "threshold": threshold, "v": 2}
-        key = hashlib.sha1(json.dumps(key_src, sort_keys=True, default=str).encode()).hexdigest()[:16]
-        path = cache / f"semi-natural-image-{run.name}-{key}.pt"
         rng = np.random.default_rng([seed, k, 11])
         if run.pair not in sources:  # runs on the same pair share its images: read or crop them once
             sources[run.pair] = _split_data(run, config, seed, images, pair)
@@ -215,9 +223,8 @@ def build(preset: str = "quick", seed: int = 0, settings=None, experiment: str =
         modified = {s: modify(*data[s], run.manipulation, run.r, rng) for s in SPLITS}
         er = modified["test"][2]
         tensors = {s: (_tensor(modified[s][0]), torch.from_numpy(modified[s][1])) for s in SPLITS}
-        torch.manual_seed(seed)
-        model = build_classifier(config["model"])
-        def fit(model=model, run=run, tensors=tensors):
+
+        def fit(model, run=run, tensors=tensors):
             checkpoints: list[dict] = []
             tx, ty = tensors["test"]
 
@@ -234,31 +241,30 @@ def build(preset: str = "quick", seed: int = 0, settings=None, experiment: str =
             return ({"val_accuracy": rec["accuracy_by_group"][0], "epochs": rec["epochs"], "seconds": rec["seconds"],
                      "train_size": rec["train_size"]}, {"checkpoints": checkpoints})
 
-        record, extras = cached_model(path, model, fit)
-        checkpoints = extras["checkpoints"]
-        model.eval()
+        trained = train_or_load(SPEC, run.name, lambda: build_classifier(config["model"]), fit, seed=seed,
+                                options=options, cache_dir=cache_dir,
+                                data_id={"k": k, "manipulation": [run.manipulation.name, run.manipulation.params], "r": run.r,
+                                         "pair": run.pair, "images": folder_id(images) if images else None})
+        model, checkpoints = trained.model, trained.extras["checkpoints"]
         p = accuracy(model, *tensors["test"], torch.device("cpu"))
-        record.update(verify(p, len(tensors["test"][1]), run.r, threshold, alpha))
+        record = {**trained.record, **verify(p, len(tensors["test"][1]), run.r, threshold, alpha)}
         record.update({"manipulation": run.manipulation.name, "er_fraction": float(er.mean()), "r": run.r,
                        "visibility": run.manipulation.visibility, "pair": "/".join(run.pair),
                        "accuracy_by_epoch": [round(c["test_accuracy"], 4) for c in checkpoints]})
-        verification[run.name] = record
         models = [(run.name, model, None, record)]
         if run.checkpoints:
             for c in checkpoints:
                 m = build_classifier(config["model"])
                 m.load_state_dict(c["state_dict"])
-                m.eval()
                 rec = verify(c["test_accuracy"], len(tensors["test"][1]), run.r, threshold, alpha)
-                verification[f"{run.name}-epoch{c['epoch']}"] = {**rec, "epoch": c["epoch"]}
-                models.append((f"{run.name}-epoch{c['epoch']}", m, c["epoch"], rec))
+                models.append((f"{run.name}-epoch{c['epoch']}", freeze(m), c["epoch"], {**rec, "epoch": c["epoch"]}))
         eval_sets += [_eval_set(name, m, run, tensors["test"], er, epoch, rec, config, seed)
                       for name, m, epoch, rec in models]
-    verification["passed"] = bool(runs) and all(verification[run.name]["passed"] for run in runs)
     return Environment("semi-natural-image", {"preset": preset, "seed": seed, "experiment": experiment,
                                               "runs": [run.name for run in runs], "images": str(images),
                                               "classes": classes, "threshold": threshold, "alpha": alpha, **config},
-                       eval_sets, verification)
+                       eval_sets, required=[run.name for run in runs])
+
 
 
 def _eval_set(name: str, model, run: Run, test: tuple, er: np.ndarray, epoch, record: dict, config: dict,
@@ -266,8 +272,6 @@ def _eval_set(name: str, model, run: Run, test: tuple, er: np.ndarray, epoch, re
     """The attributed test images: ``eval_per_class`` of each new label, the same for every
     checkpoint of a run; the whole test set is the GradientSHAP reference set."""
     x, y = test
-    for p in model.parameters():
-        p.requires_grad_(False)
     rng = np.random.default_rng([seed, 17])
     pick = np.concatenate([rng.permutation(np.flatnonzero(y.numpy() == c))[:config["eval_per_class"]] for c in (0, 1)])
     pick = torch.from_numpy(rng.permutation(pick))
@@ -280,5 +284,9 @@ def _eval_set(name: str, model, run: Run, test: tuple, er: np.ndarray, epoch, re
              "manipulation": [run.manipulation.name] * n, "er_fraction": [round(float(er.mean()), 4)] * n,
              "r": [run.r] * n, "visibility": [run.manipulation.visibility] * n, "pair": [run.pair_kind] * n,
              "epoch": [epoch if epoch is not None else -1] * n, "test_accuracy": [record["test_accuracy"]] * n}
+    record = dict(record)
     return EvalSet("semi-natural-image", model, inputs, targets, GroundTruth(focus=focus, facts=facts), name,
-                   shared={"reference_set": x})
+                   shared={"reference_set": x}, verification=Verification(record.pop("passed"), record))
+
+
+from . import semi_natural_image_report  # noqa: E402,F401  (registers its report section)

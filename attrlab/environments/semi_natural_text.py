@@ -14,36 +14,60 @@ against p* = 0.5 is at most ``alpha``.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import warnings
-from typing import Any
 
 import numpy as np
 import torch
 
-from ..core import Environment, EvalSet, GroundTruth
+from ..core import Environment, EvalSet, GroundTruth, Verification
 from ..data.text import MANIPULATIONS, Vocabulary, embedded_corpus, load_corpus, manipulate, tokenize, usable
 from ..errors import AttrlabError
 from ..metrics.bounds import binomial_tail
 from ..models.text import AttentionClassifier
 from ..models.training import accuracy, train_verified
-from .config import cached_model, model_cache, resolve_preset
+from .contract import EnvironmentSpec, Option, register_environment
+from .trained import train_or_load
 
 SETTINGS = MANIPULATIONS
-IN_DEFAULT_RUN = False
-PRESETS = {
-    "quick": {"train": 1800, "val": 300, "test": 300, "eval_docs": 40, "max_len": 150, "emb": 64, "hidden": 64,
-              "attn": 64, "max_epochs": 15, "lr": 3e-3, "batch": 50, "seeds": 1},
-    "full": {"train": 10000, "val": 1000, "test": 1000, "eval_docs": 1000, "max_len": 256, "emb": 200,
-             "hidden": 200, "attn": 200, "max_epochs": 100, "lr": 1e-3, "batch": 250, "seeds": 11},
-}
 
+# options both text environments take (text-rationale declares the same corpus and training ones)
+CORPUS_OPTIONS = (
+    Option("corpus", str, "", "a .txt (one document per line), .csv/.jsonl (column text) or hf:NAME[:SPLIT[:COLUMN]]; "
+           "default: Python's own prose", flag=True),
+    Option("threshold", float, 0.97, "test accuracy a model must reach to be verified", minimum=0.5, maximum=1.0),
+    Option("alpha", float, 0.01, "largest binomial tail P(acc >= p | p* = 0.5) that verifies", minimum=0.0,
+           maximum=1.0),
+    Option("train", int, 1800, "training documents", minimum=10, maximum=10_000_000),
+    Option("val", int, 300, "validation documents", minimum=10, maximum=10_000_000),
+    Option("test", int, 300, "test documents", minimum=10, maximum=10_000_000),
+    Option("eval_docs", int, 40, "attributed test documents", minimum=1, maximum=10_000_000, model=False),
+    Option("max_len", int, 150, "tokens per document at most", minimum=4, maximum=100_000),
+    Option("emb", int, 64, "embedding size", minimum=1, maximum=4096),
+    Option("hidden", int, 64, "BiLSTM hidden units per direction", minimum=1, maximum=4096),
+    Option("max_epochs", int, 15, "training epochs at most", minimum=1, maximum=10_000),
+    Option("lr", float, 3e-3, "Adam learning rate", minimum=1e-8, maximum=10.0),
+    Option("batch", int, 50, "training batch size", minimum=1, maximum=100_000),
+    Option("cache_dir", str, "", "model cache folder (default $ATTRLAB_CACHE/models)", model=False),
+)
 
-def default_methods() -> list[str]:
-    from ..methods import list_methods
-
-    return [m for m in list_methods("text") if m != "rationale"]
+SPEC = EnvironmentSpec(
+    name="text-attention",
+    description="Zhou et al. 2022 §6: article words carry random labels; BiLSTM + additive attention",
+    modality="text",
+    settings=SETTINGS,
+    presets={
+        "quick": {"train": 1800, "val": 300, "test": 300, "eval_docs": 40, "max_len": 150, "emb": 64, "hidden": 64,
+                  "attn": 64, "max_epochs": 15, "lr": 3e-3, "batch": 50, "seeds": 1},
+        "full": {"train": 10000, "val": 1000, "test": 1000, "eval_docs": 1000, "max_len": 256, "emb": 200,
+                 "hidden": 200, "attn": 200, "max_epochs": 100, "lr": 1e-3, "batch": 250, "seeds": 11},
+    },
+    options=CORPUS_OPTIONS + (
+        Option("attn", int, 64, "additive attention size", minimum=1, maximum=4096),
+        Option("seeds", int, 1, "models (seeds) per data set", minimum=1, maximum=1000),
+    ),
+    test_options={"train": 40, "val": 10, "test": 10, "eval_docs": 2, "emb": 4, "hidden": 4, "attn": 4,
+                  "max_epochs": 1},
+)
 
 
 def documents(corpus: str, config: dict, seed: int) -> tuple[list[list[str]], str]:
@@ -76,30 +100,21 @@ def make_dataset(tokens: list[list[str]], kind: str, sizes: tuple[int, int, int]
     return out
 
 
-def build(preset: str = "quick", seed: int = 0, settings=None, corpus: str = "", threshold: float = 0.97,
-          alpha: float = 0.01, cache_dir: str | os.PathLike | None = None, device: str = "cpu", progress: bool = True,
-          **overrides: Any) -> Environment:
+@register_environment(SPEC)
+def build(preset: str, *, seed: int, settings, device: str, progress: bool, corpus: str, threshold: float,
+          alpha: float, cache_dir: str, **config) -> Environment:
     """Build the text-attention environment: corpus → manipulated data sets → attention models
     (cached) → test documents with correlating / non-correlating article masks.
 
-    Args:
-        preset: ``quick`` (Python's own prose, 1800/300/300 documents, a 64-unit BiLSTM, one seed)
-            or ``full`` (10k/1k/1k, the paper's 200-unit model, 11 seeds as in Table 1).
-        corpus: a ``.txt`` (one document per line), ``.csv``/``.jsonl`` (column ``text``) or
-            ``hf:NAME[:SPLIT[:COLUMN]]``; default: the embedded corpus.
-        settings: subset of ``article``, ``cn``, ``nc``.
-        overrides: any preset key (``train``, ``val``, ``test``, ``eval_docs``, ``max_len``, ``emb``,
-            ``hidden``, ``attn``, ``max_epochs``, ``lr``, ``batch``, ``seeds``).
+    Presets: ``quick`` (Python's own prose, 1800/300/300 documents, a 64-unit BiLSTM, one seed)
+    or ``full`` (10k/1k/1k, the paper's 200-unit model, 11 seeds as in Table 1). ``settings``: a
+    subset of ``article``, ``cn``, ``nc``.
     """
-    config = resolve_preset("text-attention", PRESETS, preset, overrides, "corpus, threshold, alpha")
     names = list(settings or SETTINGS)
-    bad = [s for s in names if s not in SETTINGS]
-    if bad:
-        raise AttrlabError(f"unknown text setting(s) {', '.join(bad)}; choose from {', '.join(SETTINGS)}")
     tokens, corpus_id = documents(corpus, config, seed)
-    cache = model_cache(cache_dir)
+    options = {"corpus": corpus, "threshold": threshold, "alpha": alpha, **config}
     dev = torch.device(device)
-    eval_sets, verification = [], {}
+    eval_sets = []
     for kind in names:
         for s in range(config["seeds"]):
             run_seed = seed + s
@@ -107,42 +122,44 @@ def build(preset: str = "quick", seed: int = 0, settings=None, corpus: str = "",
             vocab = Vocabulary([m.tokens for m in data["train"]])
             enc = {k: _encode(v, vocab, config["max_len"]) for k, v in data.items()}
             name = kind if config["seeds"] == 1 else f"{kind}-s{run_seed}"
-            key_src = {"kind": kind, "seed": run_seed, "corpus": corpus_id, "config": config, "v": 1}
-            key = hashlib.sha1(json.dumps(key_src, sort_keys=True).encode()).hexdigest()[:16]
-            path = cache / f"text-attention-{name}-{key}.pt"
-            torch.manual_seed(run_seed)
-            model = AttentionClassifier(len(vocab), config["emb"], config["hidden"], config["attn"])
-            record = fit_and_verify("text-attention", name, model, enc, config, run_seed, path, threshold, alpha, dev,
-                                    progress)
-            record.update({"vocabulary": len(vocab), "corpus": corpus_id})
-            verification[name] = record
-            eval_sets.append(_eval_set(name, model, data["test"], enc["test"], config["eval_docs"], vocab))
-    verification["passed"] = all(v["passed"] for v in verification.values() if isinstance(v, dict))
+            model, verification = fit_and_verify(
+                SPEC, name, lambda: AttentionClassifier(len(vocab), config["emb"], config["hidden"], config["attn"]),
+                enc, config, run_seed, options, corpus_id, cache_dir, threshold, alpha, dev, progress,
+                {"vocabulary": len(vocab), "corpus": corpus_id})
+            eval_sets.append(_eval_set(name, model, data["test"], enc["test"], config["eval_docs"], vocab,
+                                       verification=verification))
     return Environment("text-attention", {"preset": preset, "seed": seed, "settings": names, "corpus": corpus or "embedded",
-                                          "corpus_id": corpus_id, "threshold": threshold, **config},
-                       eval_sets, verification)
+                                          "corpus_id": corpus_id, "threshold": threshold, **config}, eval_sets)
 
 
-def fit_and_verify(env: str, name: str, model, enc: dict, config: dict, seed: int, path, threshold: float,
-                   alpha: float, device, progress: bool, ready=None) -> dict:
-    """Train (or load from ``path``) a text model on ``enc["train"]`` until validation accuracy
-    reaches ``threshold`` (and ``ready(model)``), then verify it on the test set: accuracy ≥
-    threshold and binomial tail against p* = 0.5 ≤ alpha."""
-    def fit():
+def fit_and_verify(spec: EnvironmentSpec, name: str, make_model, enc: dict, config: dict, seed: int, options: dict,
+                   corpus_id: str, cache_dir: str, threshold: float, alpha: float, device, progress: bool,
+                   facts: dict, ready=None, extra_check=None) -> tuple[torch.nn.Module, Verification]:
+    """Train (or load) a text model on ``enc["train"]`` until validation accuracy reaches
+    ``threshold`` (and ``ready(model)``), then verify it on the test set: accuracy ≥ threshold and
+    binomial tail against p* = 0.5 ≤ alpha (and ``extra_check(model, record)``, which may add to
+    the record and returns whether the model passes it)."""
+    def fit(model):
         (tx, ty), (vx, vy) = enc["train"][:2], enc["val"][:2]
         rec = train_verified(model, (tx, ty), (vx, vy), threshold,
                              config["max_epochs"], lr=config["lr"], batch_size=config["batch"], seed=seed,
-                             device=device, progress=progress, desc=f"{env} {name}", ready=ready)
+                             device=device, progress=progress, desc=f"{spec.name} {name}", ready=ready)
         return {"val_accuracy": rec["accuracy_by_group"][0], "epochs": rec["epochs"], "seconds": rec["seconds"],
                 "train_size": rec["train_size"]}, {}
 
-    record, _ = cached_model(path, model, fit)
+    trained = train_or_load(spec, name, make_model, fit, seed=seed, options=options, data_id=corpus_id,
+                            cache_dir=cache_dir)
+    model = trained.model
     test_x, test_y = enc["test"][:2]
     p = accuracy(model, test_x, test_y)
     tail = binomial_tail(p, len(test_y), 0.5)
-    record.update({"passed": bool(p >= threshold and tail <= alpha), "test_accuracy": round(p, 4),
-                   "test_size": len(test_y), "p_star": 0.5, "binomial_tail": tail, "threshold": threshold})
-    return record
+    record = {**trained.record, "test_accuracy": round(p, 4), "test_size": len(test_y), "p_star": 0.5,
+              "binomial_tail": tail, "threshold": threshold, **facts}
+    passed = bool(p >= threshold and tail <= alpha)
+    if extra_check is not None:
+        record["accurate"] = passed
+        passed = bool(extra_check(model, record)) and passed
+    return model, Verification(passed, record)
 
 
 def _encode(docs, vocab: Vocabulary, max_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -159,12 +176,14 @@ def _encode(docs, vocab: Vocabulary, max_len: int) -> tuple[torch.Tensor, torch.
 
 
 def _eval_set(name: str, model, docs, enc, n: int, vocab: Vocabulary, env: str = "text-attention",
-              extra_facts: dict | None = None) -> EvalSet:
+              extra_facts: dict | None = None, verification: Verification | None = None) -> EvalSet:
     ids, labels, corr, non = (t[:n] for t in enc)
-    for p in model.parameters():
-        p.requires_grad_(False)
     lengths = (ids != 0).sum(1).clamp_min(1).float()
     facts = {"freq_correlating": (corr.sum(1) / lengths).tolist(), "freq_non_correlating": (non.sum(1) / lengths).tolist(),
              "length": lengths.long().tolist(), **(extra_facts or {})}
     gt = GroundTruth(focus=corr, avoid=non if non.any() else None, facts=facts)
-    return EvalSet(env, model, ids, labels, gt, name, display={"tokens": [m.tokens for m in docs[:n]]})
+    return EvalSet(env, model, ids, labels, gt, name, display={"tokens": [m.tokens for m in docs[:n]]},
+                   verification=verification)
+
+
+from . import semi_natural_text_report  # noqa: E402,F401  (registers its report section)

@@ -14,39 +14,21 @@ The paper's methods (§4, App. B) and the registry methods that stand for them a
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-from typing import Any
-
 import numpy as np
 import torch
 
-from ..core import Environment, EvalSet, GroundTruth
+from ..core import Environment, EvalSet, GroundTruth, Verification
 from ..data.textbox import BACKGROUNDS, contents_of, generate_textbox, load_image_folder
 from ..errors import AttrlabError
-from .config import cached_model, model_cache, resolve_preset
 from ..models.cnn import CompactCNN, SmerfCNN
 from ..models.training import train_verified
+from .contract import EnvironmentSpec, Option, register_environment
 from .smerf_table import SETTINGS as TABLE
 from .smerf_table import get_setting
+from .trained import folder_id, train_or_load
 
 SETTINGS = tuple(TABLE)
-IN_DEFAULT_RUN = True  # part of a bare `attrlab run`: the quick preset trains and evaluates in about 7 min
-# train_scale multiplies Table 2's training images per bucket; val/test are images per bucket.
-PRESETS = {
-    "quick": {"train_scale": 0.034, "min_train": 200, "val_per_bucket": 100, "test_per_bucket": 4, "max_epochs": 20,
-              "model": "compact", "lr": 1e-3},
-    "full": {"train_scale": 1.0, "min_train": 0, "val_per_bucket": 0, "test_per_bucket": 50, "max_epochs": 10,
-             "model": "paper", "lr": 1e-3},
-}
-
-
-def default_methods() -> list[str]:
-    from ..methods import list_methods
-
-    return list_methods("image")
-
+MODELS = ("paper", "compact")
 
 # paper method → registry spec (None: not available, with the reason in REASONS)
 PAPER_METHODS = {
@@ -60,8 +42,44 @@ PAPER_METHODS = {
     "Grad-CAM": "gradcam", "DeepSHAP": "deeplift_shap", "Random": "random", "Edge": "edge",
 }
 REASONS = {"DeepLIFT (reveal-cancel)": "captum implements only the rescale rule, and no maintained PyTorch library "
-                                       "has reveal-cancel (it was in the TensorFlow deeplift package)"}
-MODELS = ("paper", "compact")
+                                       "has reveal-cancel (it was in the TensorFlow deeplift package)",
+           "Deep Taylor": "Deep Taylor on a ReLU network with unbounded input is LRP z+ (Montavon et al. 2017)",
+           "LRP-z": "iNNvestigate's LRP-z equals LRP-epsilon up to the stabiliser"}
+
+SPEC = EnvironmentSpec(
+    name="smerf",
+    description="Kim et al. 2021: TextBox images, 7 reasoning settings, CNNs trained until every bucket is verified",
+    modality="image",
+    settings=SETTINGS,
+    # train_scale multiplies Table 2's training images per bucket; val/test are images per bucket.
+    presets={
+        "quick": {"train_scale": 0.034, "min_train": 200, "val_per_bucket": 100, "test_per_bucket": 4,
+                  "max_epochs": 20, "model": "compact", "lr": 1e-3},
+        "full": {"train_scale": 1.0, "min_train": 0, "val_per_bucket": 0, "test_per_bucket": 50, "max_epochs": 10,
+                 "model": "paper", "lr": 1e-3},
+    },
+    options=(
+        Option("background", str, "black", "TextBox background", choices=BACKGROUNDS, flag=True),
+        Option("images", str, "", "a folder of your own photographs for natural backgrounds", flag=True),
+        Option("threshold", float, 0.95, "per-bucket validation accuracy a model must reach to be verified",
+               minimum=0.5, maximum=1.0),
+        Option("train_scale", float, 0.034, "fraction of Table 2's training images per bucket", minimum=0.0,
+               maximum=10.0),
+        Option("min_train", int, 200, "at least this many training images per bucket", minimum=0, maximum=1_000_000),
+        Option("val_per_bucket", int, 100, "validation images per bucket (0: Table 2's)", minimum=0,
+               maximum=1_000_000),
+        Option("test_per_bucket", int, 4, "attributed test images per bucket", minimum=1, maximum=100_000, model=False),
+        Option("max_epochs", int, 20, "training epochs at most", minimum=1, maximum=10_000),
+        Option("model", str, "compact", "architecture: the paper's simple/complex CNN or our compact presence CNN",
+               choices=MODELS),
+        Option("lr", float, 1e-3, "Adam learning rate", minimum=1e-8, maximum=10.0),
+        Option("cache_dir", str, "", "model cache folder (default $ATTRLAB_CACHE/models)", model=False),
+    ),
+    in_default_run=True,  # the quick preset trains and evaluates in about 7 min
+    paper_methods=PAPER_METHODS,
+    reasons=REASONS,
+    test_options={"train_scale": 0.0, "min_train": 20, "val_per_bucket": 10, "test_per_bucket": 1, "max_epochs": 1},
+)
 
 
 def _model(name: str, kind: str):
@@ -97,29 +115,20 @@ def _ground_truth(setting, batch, labels) -> GroundTruth:
                                                         "n_objects": n_objects})
 
 
-def build(preset: str = "quick", seed: int = 0, settings=None, background: str = "black", images: str = "",
-          threshold: float = 0.95, cache_dir: str | os.PathLike | None = None, device: str = "cpu",
-          progress: bool = True, **overrides: Any) -> Environment:
+@register_environment(SPEC)
+def build(preset: str, *, seed: int, settings, device: str, progress: bool, background: str, images: str,
+          threshold: float, cache_dir: str, **config) -> Environment:
     """Build SMERF: data, trained and verified models (cached), and test sets with ground truth.
 
-    Args:
-        preset: ``quick`` (3.4% of Table 2's training images, at least 200 a bucket; 100 validation
-            and 4 test images a bucket; the compact CNN) or ``full`` (Table 2's sizes; 50 test
-            images a bucket; the paper's CNNs).
-        background: ``black``, ``noise`` or ``natural`` (scikit-image photographs, or the images
-            under ``images``, a folder of your own).
-        threshold: the per-bucket validation accuracy a model must reach to count as verified.
-        overrides: ``train_scale``, ``min_train``, ``val_per_bucket``, ``test_per_bucket``, ``max_epochs``,
-            ``model`` (``paper`` or ``compact``), ``lr``.
+    Presets: ``quick`` (3.4% of Table 2's training images, at least 200 a bucket; 100 validation
+    and 4 test images a bucket; the compact CNN) or ``full`` (Table 2's sizes; 50 test images a
+    bucket; the paper's CNNs). ``background`` is ``black``, ``noise`` or ``natural``
+    (scikit-image photographs, or the images under ``images``, a folder of your own).
     """
-    config = resolve_preset("smerf", PRESETS, preset, overrides, "background, images, threshold")
-    if background not in BACKGROUNDS:
-        raise AttrlabError(f"unknown background '{background}'; choose one of {', '.join(BACKGROUNDS)}")
     photos = load_image_folder(images) if images else None
-    threshold = float(threshold)
     names = [get_setting(s).name for s in (settings or SETTINGS)]
-    cache = model_cache(cache_dir)
-    eval_sets, verification = [], {}
+    options = {"background": background, "images": images, "threshold": threshold, **config}
+    eval_sets = []
     for k, name in enumerate(names):
         setting = get_setting(name)
         # scale Table 2's sizes, keeping their per-label ratio (Complex-FR has 3× more label-1
@@ -127,29 +136,26 @@ def build(preset: str = "quick", seed: int = 0, settings=None, background: str =
         factor = max(config["train_scale"], config["min_train"] / min(setting.train_per_bucket.values()))
         train_n = {lab: int(round(n * factor)) for lab, n in setting.train_per_bucket.items()}
         val_n = config["val_per_bucket"] or setting.val_per_bucket
-        key_src = {"setting": name, "train": train_n, "val": val_n, "seed": seed, "background": background,
-                   "images": str(images), "threshold": threshold, "max_epochs": config["max_epochs"],
-                   "model": config["model"], "lr": config["lr"], "v": 2}
-        key = hashlib.sha1(json.dumps(key_src, sort_keys=True).encode()).hexdigest()[:16]
-        path = cache / f"smerf-{name}-{key}.pt"
-        torch.manual_seed(seed)
-        model = _model(config["model"], setting.kind)
-        def fit(k=k, setting=setting, name=name, train_n=train_n, val_n=val_n, model=model):
+
+        def fit(model, k=k, setting=setting, name=name, train_n=train_n, val_n=val_n):
             train, train_y = _data(setting, train_n, seed * 1000 + 3 * k + 1, background, photos)
             val, val_y = _data(setting, {0: val_n, 1: val_n}, seed * 1000 + 3 * k + 2, background, photos)
             return train_verified(model, (train.images, train_y), (val.images, val_y, val.buckets), threshold,
                                   config["max_epochs"], lr=config["lr"], seed=seed, device=device, progress=progress,
                                   desc=f"smerf {name}"), {}
 
-        record, _ = cached_model(path, model, fit)
-        model.eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
-        verification[name] = record
+        trained = train_or_load(SPEC, name, lambda setting=setting: _model(config["model"], setting.kind), fit,
+                                seed=seed, options=options, cache_dir=cache_dir,
+                                data_id={"images": folder_id(images)} if images else None)
+        record = dict(trained.record)
+        verification = Verification(record.pop("passed"), record)
         test_n = config["test_per_bucket"]
         test, test_y = _data(setting, {0: test_n, 1: test_n}, seed * 1000 + 3 * k + 3, background, photos, shuffle=True)
         gt = _ground_truth(setting, test, test_y)
-        eval_sets.append(EvalSet("smerf", model, test.images, test_y, gt, name))
-    verification["passed"] = all(v["passed"] for v in verification.values() if isinstance(v, dict))
+        eval_sets.append(EvalSet("smerf", trained.model, test.images, test_y, gt, name, verification=verification))
     return Environment("smerf", {"preset": preset, "seed": seed, "settings": names, "background": background,
-                                 "images": str(images), "threshold": threshold, **config}, eval_sets, verification)
+                                 "images": str(images), "threshold": threshold, **config}, eval_sets)
+
+
+
+from . import smerf_report  # noqa: E402,F401  (registers its report section)

@@ -11,95 +11,100 @@ test selection rate is within ``sel_tolerance`` of the target (the authors' stop
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-from typing import Any
-
 import torch
 
 from ..core import Environment
 from ..data.text import MANIPULATIONS, Vocabulary
 from ..errors import AttrlabError
 from ..models.rationale import KINDS, RationaleModel
-from .config import model_cache, resolve_preset
-from .semi_natural_text import _encode, _eval_set, documents, fit_and_verify, make_dataset
+from .contract import EnvironmentSpec, Option, register_environment
+from .semi_natural_text import CORPUS_OPTIONS, _encode, _eval_set, documents, fit_and_verify, make_dataset
 
-IN_DEFAULT_RUN = False
 SELECTION = {  # %Sel levels of §7.1 (article) and §7.2 (CN, NC)
     "full": {"article": (0.07, 0.09, 0.11, 0.13, 0.15), "cn": (0.03, 0.05, 0.07, 0.09), "nc": (0.03, 0.05, 0.07, 0.09)},
     "quick": {"article": (0.07, 0.13), "cn": (0.05,), "nc": (0.05,)},
 }
 SETTINGS = tuple(f"{d}-{k}-sel{s:g}" for d in MANIPULATIONS for k in KINDS for s in SELECTION["full"][d])
-PRESETS = {
-    "quick": {"train": 1500, "val": 300, "test": 300, "eval_docs": 40, "max_len": 150, "emb": 32, "hidden": 32,
-              "max_epochs": 8, "lr": 3e-3, "batch": 50, "strength": 1.0, "sel_tolerance": 0.02},
-    "full": {"train": 10000, "val": 1000, "test": 1000, "eval_docs": 1000, "max_len": 256, "emb": 200, "hidden": 200,
-             "max_epochs": 100, "lr": 4e-4, "batch": 256, "strength": 1.0, "sel_tolerance": 0.01},
-}
 
-
-def default_methods() -> list[str]:
-    return ["rationale"]
+SPEC = EnvironmentSpec(
+    name="text-rationale",
+    description="Zhou et al. 2022 §7: select-then-predict rationale models (REINFORCE, HardKuma) at a target %Sel",
+    modality="rationale",
+    settings=SETTINGS,
+    open_settings=True,  # any %Sel works: <data>-<rl|cr>-sel<rate>
+    presets={
+        "quick": {"train": 1500, "val": 300, "test": 300, "eval_docs": 40, "max_len": 150, "emb": 32, "hidden": 32,
+                  "max_epochs": 8, "lr": 3e-3, "batch": 50, "strength": 1.0, "sel_tolerance": 0.02},
+        "full": {"train": 10000, "val": 1000, "test": 1000, "eval_docs": 1000, "max_len": 256, "emb": 200,
+                 "hidden": 200, "max_epochs": 100, "lr": 4e-4, "batch": 256, "strength": 1.0, "sel_tolerance": 0.01},
+    },
+    options=CORPUS_OPTIONS + (
+        Option("strength", float, 1.0, "lambda, the weight of the %Sel regulariser", minimum=0.0, maximum=1e6),
+        Option("sel_tolerance", float, 0.02, "largest |test %Sel - target| that verifies", minimum=0.0, maximum=1.0),
+    ),
+    test_options={"train": 40, "val": 10, "test": 10, "eval_docs": 2, "emb": 4, "hidden": 4, "max_epochs": 1},
+)
 
 
 def _parse(name: str) -> tuple[str, str, float]:
     try:
         data, kind, sel = name.split("-")
         assert data in MANIPULATIONS and kind in KINDS and sel.startswith("sel")
-        return data, kind, float(sel[3:])
+        rate = float(sel[3:])
+        assert 0.0 < rate < 1.0
+        return data, kind, rate
     except (ValueError, AssertionError):
         raise AttrlabError(f"text-rationale settings look like article-rl-sel0.11 (data: {', '.join(MANIPULATIONS)}; "
-                           f"model: {', '.join(KINDS)}); got '{name}'") from None
+                           f"model: {', '.join(KINDS)}; 0 < %Sel < 1); got '{name}'") from None
 
 
-def build(preset: str = "quick", seed: int = 0, settings=None, corpus: str = "", threshold: float = 0.97,
-          alpha: float = 0.01, cache_dir: str | os.PathLike | None = None, device: str = "cpu", progress: bool = True,
-          **overrides: Any) -> Environment:
+@register_environment(SPEC)
+def build(preset: str, *, seed: int, settings, device: str, progress: bool, corpus: str, threshold: float,
+          alpha: float, cache_dir: str, **config) -> Environment:
     """Build the text-rationale environment: one rationale model per (data, model kind, %Sel).
 
-    Args:
-        preset: ``quick`` (%Sel 0.07/0.13 on article data and 0.05 on CN/NC, both model kinds:
-            8 models, 32-unit BiLSTMs, at most 8 epochs) or ``full`` (the paper's %Sel levels, 200 units).
-        settings: names like ``article-cr-sel0.09`` (any %Sel works, not only the preset's).
-        corpus: as for text-attention.
-        overrides: any preset key (``strength`` is λ, ``sel_tolerance`` the verification band).
+    Presets: ``quick`` (%Sel 0.07/0.13 on article data and 0.05 on CN/NC, both model kinds: 8
+    models, 32-unit BiLSTMs, at most 8 epochs) or ``full`` (the paper's %Sel levels, 200 units).
+    ``settings``: names like ``article-cr-sel0.09`` (any %Sel works, not only the preset's).
     """
-    config = resolve_preset("text-rationale", PRESETS, preset, overrides, "corpus, threshold, alpha")
     names = list(settings) if settings else [f"{d}-{k}-sel{s:g}" for d, levels in SELECTION[preset].items()
                                              for s in levels for k in KINDS]
     runs = [(name, *_parse(name)) for name in names]
     tokens, corpus_id = documents(corpus, config, seed)
-    cache = model_cache(cache_dir)
+    options = {"corpus": corpus, "threshold": threshold, "alpha": alpha, **config}
     dev = torch.device(device)
-    eval_sets, verification, data_cache = [], {}, {}
+    eval_sets, data_cache = [], {}
     for name, data_kind, kind, sel in runs:
         if data_kind not in data_cache:
             data = make_dataset(tokens, data_kind, (config["train"], config["val"], config["test"]), seed)
             vocab = Vocabulary([m.tokens for m in data["train"]])
             data_cache[data_kind] = (data, vocab, {k: _encode(v, vocab, config["max_len"]) for k, v in data.items()})
         data, vocab, enc = data_cache[data_kind]
-        key_src = {"name": name, "seed": seed, "corpus": corpus_id, "config": config, "v": 1}
-        path = cache / f"text-rationale-{name}-{hashlib.sha1(json.dumps(key_src, sort_keys=True).encode()).hexdigest()[:16]}.pt"
-        torch.manual_seed(seed)
-        model = RationaleModel(len(vocab), kind, config["emb"], config["hidden"], sel, config["strength"])
         val_x = enc["val"][0]
         tol = config["sel_tolerance"]
-        record = fit_and_verify("text-rationale", name, model, enc, config, seed, path, threshold, alpha, dev, progress,
-                                ready=lambda m, val_x=val_x, sel=sel: abs(m.selection_rate(val_x) - sel) <= tol)
-        test_sel = model.selection_rate(enc["test"][0])
-        record.update({"target_selection": sel, "test_selection": round(test_sel, 4), "sel_tolerance": tol,
-                       "accurate": record["passed"], "vocabulary": len(vocab), "corpus": corpus_id})
-        record["passed"] = bool(record["passed"] and abs(test_sel - sel) <= tol)
-        verification[name] = record
+
+        def on_target(m, record, sel=sel, tol=tol, enc=enc):
+            test_sel = m.selection_rate(enc["test"][0])
+            record.update({"target_selection": sel, "test_selection": round(test_sel, 4), "sel_tolerance": tol})
+            return abs(test_sel - sel) <= tol
+
+        model, verification = fit_and_verify(
+            SPEC, name, lambda vocab=vocab, kind=kind, sel=sel: RationaleModel(len(vocab), kind, config["emb"],
+                                                                               config["hidden"], sel, config["strength"]),
+            enc, config, seed, options, corpus_id, cache_dir, threshold, alpha, dev, progress,
+            {"vocabulary": len(vocab), "corpus": corpus_id},
+            ready=lambda m, val_x=val_x, sel=sel: abs(m.selection_rate(val_x) - sel) <= tol, extra_check=on_target)
         n = min(config["eval_docs"], len(enc["test"][0]))
         ids = enc["test"][0][:n]
         with torch.no_grad():
             z = model.rationale(ids) > 0
         per_doc = (z.sum(1) / (ids != 0).sum(1).clamp_min(1)).tolist()
         facts = {"target_selection": [sel] * n, "selection": per_doc, "model": [kind] * n, "data": [data_kind] * n}
-        eval_sets.append(_eval_set(name, model, data["test"], enc["test"], n, vocab, "text-rationale", facts))
-    verification["passed"] = all(v["passed"] for v in verification.values() if isinstance(v, dict))
+        eval_sets.append(_eval_set(name, model, data["test"], enc["test"], n, vocab, "text-rationale", facts,
+                                   verification=verification))
     return Environment("text-rationale", {"preset": preset, "seed": seed, "settings": names,
                                           "corpus": corpus or "embedded", "corpus_id": corpus_id,
-                                          "threshold": threshold, **config}, eval_sets, verification)
+                                          "threshold": threshold, **config}, eval_sets)
+
+
+from . import text_rationale_report  # noqa: E402,F401  (registers its report section)

@@ -31,7 +31,7 @@ class MethodInfo:
     factory: Callable[..., Callable]
     description: str
     defaults: dict = field(default_factory=dict)
-    modality: str = "image"  # what inputs it takes: image (N, C, H, W) or text (token ids, N × L)
+    modality: str = "image"  # what inputs it takes: image (N, C, H, W), text (token ids, N × L) or rationale
 
 
 _REGISTRY: dict[str, MethodInfo] = {}
@@ -39,7 +39,8 @@ _REGISTRY: dict[str, MethodInfo] = {}
 
 def register(name: str, description: str, modality: str = "image", **defaults: Any):
     """Register ``factory(**params) -> fn(model, inputs, targets, **context)`` under ``name``;
-    ``modality`` says which inputs it takes (``image`` or ``text``).
+    ``modality`` says which inputs it takes (``image``: N×C×H×W; ``text``: token ids;
+    ``rationale``: token ids of a select-then-predict model).
 
     Example:
         >>> @register("ones_example", "all-ones map (documentation example)")

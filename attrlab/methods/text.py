@@ -29,7 +29,7 @@ def _attention():
 
 
 @register("rationale", "the rationale selector's chosen tokens, 1 = selected (Zhou et al. §7); model-intrinsic",
-          modality="text")
+          modality="rationale")
 def _rationale():
     def fn(model, inputs, targets):
         with torch.no_grad():

@@ -38,7 +38,10 @@ def accuracy(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, devic
     """Overall accuracy (one group).
 
     Example:
-        >>> accuracy(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)), torch.zeros(3, 4), torch.zeros(3, dtype=torch.long))
+        >>> m = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+        >>> with torch.no_grad():
+        ...     _ = m[1].bias.copy_(torch.tensor([1.0, 0.0]))  # zero inputs: the bias decides, class 0
+        >>> accuracy(m, torch.zeros(3, 4), torch.zeros(3, dtype=torch.long))
         1.0
     """
     return group_accuracy(model, inputs, labels, torch.zeros(len(labels), dtype=torch.long), torch.device(device))[0]

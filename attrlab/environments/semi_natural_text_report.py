@@ -1,7 +1,8 @@
 """Zhou et al.'s text views, from records with the text facts (``group_freq_correlating``, …) and
 the saved maps of the shown documents: Table 1 (Attr% on correlating articles, non-correlating
 articles and other words, beside their word frequencies) and highlighted documents (Figs. 10–11:
-one bar per word, orange = correlating article, blue = non-correlating, green = other)."""
+one bar per word, orange = correlating article, blue = non-correlating, green = other),
+registered as one report section for records with those facts."""
 from __future__ import annotations
 
 import html
@@ -10,13 +11,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .figures import load_shown
+from ..data.text import MANIPULATIONS
+from ..report.figures import load_shown
+from ..report.sections import SectionContext, register_section, table
 
 COLOURS = {"corr": "#e6862a", "non": "#3a78c2", "other": "#4aa564"}
 
 
 def _family(setting: str) -> str:
-    return setting.split("-s")[0]
+    """The data set of a setting: ``cn`` for ``cn`` and for its seeds' ``cn-s3``."""
+    base = setting.split("-s")[0]
+    return base if base in MANIPULATIONS else setting
 
 
 def attention_table(records: pd.DataFrame) -> pd.DataFrame:
@@ -45,7 +50,7 @@ def attention_table(records: pd.DataFrame) -> pd.DataFrame:
                                 ("mass_other", "other words", "freq_other")):
             mean, std = runs[col].mean(), spread[col].std()
             row[f"{name} Attr%"] = "NA" if np.isnan(mean) else f"{100 * mean:.1f}% ± {100 * (std if std == std else 0):.1f}%"
-            if dataset == "article" and col == "mass_avoid":
+            if dataset == MANIPULATIONS[0] and col == "mass_avoid":  # article: every article correlates
                 row[f"{name} freq."] = "NA"
             else:
                 row[f"{name} freq."] = f"{100 * g[freq].mean():.1f}%"
@@ -87,45 +92,18 @@ CSS = (".doc{line-height:1.2;margin:4px 0 12px}.tok{display:inline-flex;flex-dir
        "height:56px;margin:0 2px;font-size:11px;vertical-align:bottom}.bar{display:block;width:100%;min-height:1px}")
 
 
-def rationale_curves(records: pd.DataFrame, path: Path) -> Path | None:
-    """Precision and recall of rationales (against the correlating articles) vs the actual
-    selection rate, per data set and model kind, with the two optima of Zhou et al. Figs. 12–13:
-    solid = %Sel enforced over the whole test set, dashed = %Sel enforced per document."""
-    import matplotlib.pyplot as plt
-
-    from .figures import _finish
-
-    ok = records[(records["status"] == "ok") & records["metric"].isin(["precision_focus", "recall_focus"])]
-    if ok.empty or "group_selection" not in ok.columns:
-        return None
-    wide = ok.pivot_table(index=["setting", "sample"], columns="metric", values="value", aggfunc="first")
-    facts = ok.groupby(["setting", "sample"])[["group_selection", "group_length", "group_freq_correlating",
-                                               "group_model", "group_data"]].first()
-    t = wide.join(facts).reset_index()
-    datasets = sorted(t["group_data"].unique(), key=lambda d: ("article", "cn", "nc").index(d) if d in ("article", "cn", "nc") else 9)
-    fig, axes = plt.subplots(len(datasets), 2, figsize=(9, 3.2 * len(datasets)), squeeze=False)
-    style = {"rl": ("o", "#1f77b4", "RL (REINFORCE)"), "cr": ("s", "#ff7f0e", "CR (HardKuma)")}
-    for row, data in zip(axes, datasets):
-        part = t[t["group_data"] == data]
-        docs = part.drop_duplicates("sample")
-        f_doc = docs["group_freq_correlating"].to_numpy()
-        f_all = float((docs["group_freq_correlating"] * docs["group_length"]).sum() / docs["group_length"].sum())
-        s_grid = np.linspace(0.005, max(0.2, float(part["group_selection"].max()) + 0.02), 100)
-        optimum = {"precision_focus": (np.minimum(1, f_all / s_grid), [np.minimum(1, f_doc / s).mean() for s in s_grid]),
-                   "recall_focus": (np.minimum(1, s_grid / f_all), [np.minimum(1, s / np.maximum(f_doc, 1e-9)).mean()
-                                                                   for s in s_grid])}
-        for ax, metric in zip(row, ("precision_focus", "recall_focus")):
-            ax.plot(s_grid, optimum[metric][0], color="green", lw=1)
-            ax.plot(s_grid, optimum[metric][1], color="green", lw=1, ls="--")
-            for setting, g in part.groupby("setting"):
-                sel = float((g["group_selection"] * g["group_length"]).sum() / g["group_length"].sum())
-                marker, colour, _ = style.get(g["group_model"].iloc[0], ("x", "k", "?"))
-                ax.scatter([sel], [g[metric].mean()], marker=marker, color=colour, s=30, zorder=3)
-            ax.set_ylim(0, 1.05)
-            ax.set_xlabel("actual %Sel (test documents)", fontsize=8)
-            ax.set_title(f"{data}: {metric.split('_')[0]} of correlating articles", fontsize=9)
-    handles = [plt.Line2D([], [], marker=m, color=c, ls="", label=lab) for m, c, lab in style.values()]
-    handles += [plt.Line2D([], [], color="green", label="optimum, %Sel over the data set"),
-                plt.Line2D([], [], color="green", ls="--", label="optimum, %Sel per document")]
-    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=7, frameon=False)
-    return _finish(fig, path, rect=(0, 0.06, 1, 1))
+@register_section("text-attention", needs={"group_freq_correlating"}, metrics={"mass_focus"}, order=40, css=CSS)
+def _section(ctx: SectionContext) -> list[str]:
+    text_table = attention_table(ctx.records)
+    if text_table.empty:
+        return []
+    parts = ["<h2>Attr% on article words (Zhou et al. Table 1)</h2><p>Mean Attr% ± spread, beside each word "
+             "class's frequency (what a uniform map would score). A model above p* = 0.5 must read the "
+             "correlating articles; non-correlating ones carry nothing.</p>", table(text_table)]
+    docs = "\n".join(highlighted_documents(ctx.maps_dir, s) for s in ctx.settings)
+    if docs:
+        parts.append("<h3>Example documents</h3><p>One bar per word, height = |attribution| relative to the "
+                     "document's largest: <span style='color:#e6862a'>correlating article</span>, "
+                     "<span style='color:#3a78c2'>non-correlating article</span>, "
+                     "<span style='color:#4aa564'>other word</span>.</p>" + docs)
+    return parts

@@ -1,7 +1,7 @@
 """Zhou et al.'s Attr% views (Figs. 5–8, 15–18), drawn from records that carry the semi-natural
 facts (``group_er_fraction``, ``group_manipulated``, …): Attr% = ``mass_focus``, the share of
 |attribution| on the joint effective region, averaged separately over the test images with and
-without the manipulation."""
+without the manipulation. Registered as a report section for records with those facts."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .figures import _finish  # noqa: E402
+from ..report.figures import finish  # noqa: E402
+from ..report.sections import SectionContext, images, register_section, table  # noqa: E402
 
 COLOURS = {"blur": "#1f77b4", "brightness": "#ff7f0e", "hue": "#2ca02c", "noise": "#d62728", "watermark": "#9467bd"}
 WITH = {1: ("o", "with manipulation"), 0: ("x", "without")}
@@ -69,7 +70,7 @@ def attr_vs_er(records: pd.DataFrame, path: Path) -> Path | None:
         ax.set_xlabel("%ER", fontsize=7)
     _legend(fig)
     fig.suptitle("Attr% of the joint effective region vs its size (red: random map, green: Attr% = 1)", fontsize=10)
-    return _finish(fig, path, rect=(0, 0.4 / fig.get_figheight(), 1, 0.96))
+    return finish(fig, path, rect=(0, 0.4 / fig.get_figheight(), 1, 0.96))
 
 
 def _lines(records: pd.DataFrame, path: Path, x: str, xlabel: str, title: str, select, shade=None) -> Path | None:
@@ -98,7 +99,7 @@ def _lines(records: pd.DataFrame, path: Path, x: str, xlabel: str, title: str, s
         ax.set_xlabel(xlabel, fontsize=7)
     _legend(fig, with_pairs=pairs)
     fig.suptitle(title, fontsize=10)
-    return _finish(fig, path, rect=(0, 0.4 / fig.get_figheight(), 1, 0.96))
+    return finish(fig, path, rect=(0, 0.4 / fig.get_figheight(), 1, 0.96))
 
 
 def attr_vs_accuracy(records: pd.DataFrame, path: Path) -> Path | None:
@@ -145,3 +146,16 @@ def views(records: pd.DataFrame, fig_dir: Path) -> list[Path]:
     makers = {"attr_vs_er": attr_vs_er, "attr_vs_accuracy": attr_vs_accuracy, "attr_vs_visibility": attr_vs_visibility,
               "attr_vs_r": attr_vs_r}
     return [p for name, make in makers.items() if (p := make(records, fig_dir / f"{name}.png")) is not None]
+
+
+@register_section("attr-percent", needs={"group_er_fraction", "group_manipulated", "group_manipulation"},
+                  metrics={"mass_focus"}, order=40)
+def _section(ctx: SectionContext) -> list[str]:
+    figs = views(ctx.records, ctx.fig_dir)
+    if not figs:
+        return []
+    return ["<h2>Attr% of the joint effective region</h2><p>Zhou et al. 2022: a model more accurate than "
+            "p* = max(r, 1 − r) must use the manipulation, which lies inside the effective region (ER); a "
+            "method should give it Attr% ≈ 1 at r = 0.5 (at least the Shapley bound (2p − r − 0.5)/(2p − 1) "
+            "in general, see Verification). Means over test images with and without the manipulation.</p>",
+            table(attr_summary(ctx.records))] + images(figs)

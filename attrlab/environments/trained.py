@@ -1,0 +1,128 @@
+"""The one path every trained environment takes to its model: seed → build the architecture →
+load it from the cache or train it → freeze it.
+
+The cache key is derived, never written by hand: the environment's name, the setting, the seed,
+every declared option that shapes the model (:meth:`EnvironmentSpec.model_key`), the
+architecture's source code and an optional data identity (e.g. a corpus's content hash). A model
+is stored as tensors only (``<key>.pt``, read back with ``torch.load(weights_only=True)``, so a
+planted pickle cannot run code) beside its training record as JSON (``<key>.json``); both are
+written atomically. A cache file that cannot be read is moved aside with a warning that names it,
+and the model is trained again.
+
+The training record is not a verdict: each environment verifies the loaded model itself on its own
+held-out data (the record only says how it was trained: epochs, seconds, sizes).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import torch
+
+from ..keys import content_hash, source_id
+from .contract import EnvironmentSpec
+
+
+def model_cache(cache_dir: str | os.PathLike | None = None) -> Path:
+    """``cache_dir``, else ``$ATTRLAB_CACHE/models``, else ``~/.cache/attrlab/models`` (created)."""
+    path = Path(cache_dir) if cache_dir else Path(os.environ.get("ATTRLAB_CACHE", Path.home() / ".cache" / "attrlab")) / "models"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def folder_id(folder: str | os.PathLike) -> list:
+    """A folder's identity for a model cache key: its files' relative names, sizes and times."""
+    root = Path(folder)
+    return sorted((str(p.relative_to(root)), p.stat().st_size, int(p.stat().st_mtime))
+                  for p in root.rglob("*") if p.is_file())
+
+
+@dataclass
+class Trained:
+    """A frozen model (CPU, eval mode, no gradients for its parameters), its training record
+    (``cached`` says whether it was loaded) and tensors kept beside it (e.g. per-epoch weights)."""
+
+    model: torch.nn.Module
+    record: dict
+    extras: dict = field(default_factory=dict)
+    path: Path | None = None
+
+
+def freeze(model: torch.nn.Module) -> torch.nn.Module:
+    """Eval mode on the CPU with no parameter gradients: what attribution methods receive."""
+    model.cpu().eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def train_or_load(spec: EnvironmentSpec, setting: str, make_model: Callable[[], torch.nn.Module],
+                  fit: Callable[[torch.nn.Module], tuple[dict, dict]], *, seed: int, options: Mapping[str, Any],
+                  data_id: Any = None, cache_dir: str | os.PathLike | None = None) -> Trained:
+    """The trained model of one setting of ``spec``'s environment.
+
+    ``make_model()`` builds the architecture (called right after ``torch.manual_seed(seed)``, so
+    its initial weights follow the seed); ``fit(model)`` trains it and returns ``(record,
+    extras)``: a JSON-able training record and a dict of tensors (nested dicts/lists of tensors
+    and numbers) worth keeping.
+
+    Example:
+        >>> import tempfile
+        >>> from attrlab.environments.contract import EnvironmentSpec, Option
+        >>> spec = EnvironmentSpec("doc", "doc", "image", ("s",), {"quick": {}}, (Option("lr", float, 0.1, "lr"),))
+        >>> cache = tempfile.mkdtemp()
+        >>> t = train_or_load(spec, "s", lambda: torch.nn.Linear(2, 2), lambda m: ({"epochs": 1}, {}), seed=0,
+        ...                   options={"lr": 0.1}, cache_dir=cache)
+        >>> t.record, t.model.weight.requires_grad
+        ({'epochs': 1, 'cached': False}, False)
+        >>> train_or_load(spec, "s", lambda: torch.nn.Linear(2, 2), lambda m: 1 / 0, seed=0, options={"lr": 0.1},
+        ...               cache_dir=cache).record["cached"]
+        True
+    """
+    torch.manual_seed(seed)
+    model = make_model()
+    key = {"environment": spec.name, "setting": setting, "seed": seed, "options": spec.model_key(options),
+           "architecture": source_id(model), "data": data_id}
+    path = model_cache(cache_dir) / f"{spec.name}-{setting}-{content_hash(key)}.pt"
+    meta = path.with_suffix(".json")
+    loaded = _load(path, meta, model)
+    if loaded is not None:
+        record, extras = loaded
+        return Trained(freeze(model), {**record, "cached": True}, extras, path)
+    record, extras = fit(model)
+    freeze(model)
+    _save_atomic(path, lambda p: torch.save({"model": model.state_dict(), "extras": extras}, p))
+    _save_atomic(meta, lambda p: p.write_text(json.dumps({"record": record, "key": key}, indent=1, default=str)))
+    return Trained(model, {**record, "cached": False}, extras, path)
+
+
+def _save_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _load(path: Path, meta: Path, model: torch.nn.Module) -> tuple[dict, dict] | None:
+    """``(record, extras)`` from the cache with the weights loaded into ``model``; ``None`` when
+    nothing usable is there (a damaged or unsafe file is moved aside with a warning)."""
+    if not (path.exists() and meta.exists()):
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        record = json.loads(meta.read_text())["record"]
+        model.load_state_dict(state["model"])
+        return record, state.get("extras", {})
+    except Exception as exc:  # corrupt, truncated, a pickle that is not plain tensors, another architecture
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for p in (path, meta):
+            if p.exists():
+                os.replace(p, p.with_name(f"{p.name}.bad-{stamp}"))
+        warnings.warn(f"cached model {path} could not be loaded safely ({type(exc).__name__}: "
+                      f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); moved aside as {path.name}.bad-{stamp} "
+                      "and training again", stacklevel=3)
+        return None
