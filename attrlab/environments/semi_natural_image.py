@@ -50,7 +50,7 @@ SPEC = EnvironmentSpec(
     name="semi-natural-image",
     description="Zhou et al. 2022 §4-5: natural images, reassigned labels, a local manipulation as the only strong signal",
     modality="image",
-    settings=EXPERIMENTS,  # run names are planned per experiment (`er`: the manipulation names, ...)
+    settings=MANIPULATIONS,  # the er experiment's runs; the others plan names like noise-v0.02, noise-r0.7-similar
     open_settings=True,
     presets={
         # images per class (train, val, test); test images per class that get attributed; runs per manipulation
@@ -83,8 +83,7 @@ SPEC = EnvironmentSpec(
         Option("cache_dir", str, "", "model cache folder (default $ATTRLAB_CACHE/models)", model=False),
     ),
     paper_methods=PAPER_METHODS,
-    test_options={"side": 32, "train": 20, "val": 10, "test": 10, "eval_per_class": 1, "max_epochs": 1,
-                  "manipulation": "noise"},
+    test_options={"side": 32, "train": 20, "val": 10, "test": 10, "eval_per_class": 1, "max_epochs": 1},
 )
 
 

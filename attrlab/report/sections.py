@@ -3,7 +3,7 @@ HTML from a run folder's records (and the saved maps) alone.
 
 ``report/`` registers only the generic sections (verification, scores per setting, method
 variants, failures); an environment that records facts of its own registers the sections that
-read them beside its code (e.g. ``environments/smerf_report.py``), so the report knows no
+read them beside its code (``environments/<name>_report.py``), so the report knows no
 environment by name. A section is drawn when every column it ``needs`` is in the records.
 
 Example:

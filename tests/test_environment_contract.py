@@ -1,0 +1,64 @@
+"""Every registered environment keeps the contract (attrlab.testing's checks on a tiny build), and
+the contract refuses what it must."""
+import pytest
+
+from attrlab.environments import get_environment, list_environments
+from attrlab.errors import AttrlabError
+from attrlab.testing import CHECKS, check_environment
+
+
+@pytest.mark.parametrize("name", list_environments())
+def test_every_environment_keeps_the_contract(name, tmp_path):
+    assert check_environment(name, cache_dir=tmp_path) == [c.__name__ for c in CHECKS]
+
+
+@pytest.mark.parametrize("name", list_environments())
+def test_declared_options_are_validated_where_declared(name):
+    spec = get_environment(name).spec
+    for opt in spec.options:
+        if opt.minimum is not None:
+            with pytest.raises(AttrlabError, match=f"{opt.name}=.* below its minimum"):
+                spec.resolve("quick", {opt.name: str(opt.minimum - 1)})
+        if opt.choices:
+            with pytest.raises(AttrlabError, match="not allowed; choose one of"):
+                spec.resolve("quick", {opt.name: "no-such-choice"})
+        if opt.type in (int, float):
+            with pytest.raises(AttrlabError, match="is not"):
+                spec.resolve("quick", {opt.name: "ten"})
+    with pytest.raises(AttrlabError, match=f"unknown {name} option"):
+        spec.resolve("quick", {"no_such_option": "1"})
+
+
+def test_a_negative_seed_and_an_empty_settings_list_are_refused():
+    env = get_environment("attributionlab")
+    with pytest.raises(AttrlabError, match="seed must be a non-negative integer"):
+        env.build(seed=-5)
+    with pytest.raises(AttrlabError, match="list of settings is empty"):
+        env.build(settings=[])
+
+
+def test_the_architecture_pages_toy_environment_is_one_file(tmp_path):
+    """docs/ARCHITECTURE.md's worked example: one file registers a new environment that passes
+    the contract checks and runs through the runner and the report like the built-in ones."""
+    import runpy
+    from pathlib import Path
+
+    import pandas as pd
+
+    from attrlab.environments import contract
+    from attrlab.runner import RunConfig, run
+
+    path = Path(__file__).parents[1] / "examples" / "toy_environment.py"
+    assert len(path.read_text().splitlines()) < 80
+    try:
+        runpy.run_path(str(path))  # registers toy-patch
+        assert "toy-patch" in list_environments()
+        check_environment("toy-patch")
+        out = run(RunConfig(environment="toy-patch", methods=["gradient", "random"], out_dir=tmp_path,
+                            progress=False))
+        rec = pd.read_csv(out / "records.csv")
+        grad = rec[(rec.method == "gradient") & (rec.metric == "mass_focus") & (rec.group_has_patch == 1)]
+        assert len(grad) == 4 and (grad["value"] == 1.0).all()  # the detector's gradient lies on the patch only
+        assert "toy-patch" in (out / "report.html").read_text()
+    finally:
+        contract._REGISTRY.pop("toy-patch", None)
