@@ -175,6 +175,7 @@ def run(config: RunConfig) -> Path:
         model = part.model.to(device).eval()
         inputs, targets = part.inputs.to(device), part.targets.to(device)
         context = {k: v.to(device) for k, v in {**part.shared, **part.context}.items()}
+        context["sample_index"] = torch.arange(start, stop, device=device)  # per-sample seeds (batch-independent)
         t0 = time.perf_counter()
         values, error = None, ""
         try:

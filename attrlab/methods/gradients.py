@@ -5,13 +5,16 @@ magnitudes take them.
 """
 from __future__ import annotations
 
+import copy
+import weakref
+
 import torch
 from captum.attr import (DeepLift, DeepLiftShap, Deconvolution, GradientShap, GuidedBackprop,
                          GuidedGradCam, InputXGradient, IntegratedGradients, LayerAttribution,
                          LayerGradCam, NoiseTunnel, Saliency)
 
 from ..errors import AttrlabError
-from .references import reference, reference_distribution, seeded
+from .references import per_sample, reference, reference_distribution, seeded
 from .registry import register
 
 
@@ -50,6 +53,47 @@ def _leaf(inputs: torch.Tensor) -> torch.Tensor:
     return inputs.detach().clone().requires_grad_(True)
 
 
+class FunctionalSoftmax(torch.nn.Module):
+    """``nn.Softmax`` applied as a function, so that captum's DeepLIFT differentiates it instead of
+    applying its softmax rule. Workaround: captum 0.9.0's DeepLIFT rule for ``nn.Softmax``
+    subtracts the mean multiplier over the whole batch (``grad_input_unnorm.sum() / numel`` in
+    ``captum/attr/_core/deep_lift.py``; issue #1367, fixed upstream by PR #1849 after 0.9.0), so
+    a sample's map depended on its batch. With this module the softmax's multiplier is its
+    gradient (the records' rule, ``softmax_rule=gradient`` in the method's parameters). Drop it
+    when a fixed captum is released."""
+
+    def __init__(self, dim: int | None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(x, dim=self.dim if self.dim is not None else -1)
+
+
+_SOFTMAX_FREE: "weakref.WeakKeyDictionary[torch.nn.Module, torch.nn.Module]" = weakref.WeakKeyDictionary()
+
+
+def without_softmax_modules(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` itself if it has no ``nn.Softmax``, else a copy (cached per model) in which each
+    is a :class:`FunctionalSoftmax`.
+
+    Example:
+        >>> m = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Softmax(dim=1))
+        >>> type(without_softmax_modules(m)[1]).__name__
+        'FunctionalSoftmax'
+    """
+    if not any(type(m) is torch.nn.Softmax for m in model.modules()):
+        return model
+    if model not in _SOFTMAX_FREE:
+        clone = copy.deepcopy(model)
+        for name, module in list(clone.named_modules()):
+            for child_name, child in list(module.named_children()):
+                if type(child) is torch.nn.Softmax:
+                    setattr(module, child_name, FunctionalSoftmax(child.dim))
+        _SOFTMAX_FREE[model] = clone
+    return _SOFTMAX_FREE[model]
+
+
 @register("gradient", "∂output/∂input (Simonyan et al. 2014), signed; captum Saliency")
 def _gradient():
     return lambda model, inputs, targets: Saliency(model).attribute(_leaf(inputs), target=targets, abs=False)
@@ -60,17 +104,15 @@ def _input_x_gradient():
     return lambda model, inputs, targets: InputXGradient(model).attribute(_leaf(inputs), target=targets)
 
 
-@register("smoothgrad", "gradient averaged over noisy copies (Smilkov et al. 2017), σ = noise·(max−min); captum NoiseTunnel",
-          samples=25, noise=0.15, seed=0)
+@register("smoothgrad", "gradient averaged over noisy copies (Smilkov et al. 2017), σ = noise·(max−min) of each "
+          "input, noise drawn per sample; captum NoiseTunnel", samples=25, noise=0.15, seed=0)
 def _smoothgrad(samples: int, noise: float, seed: int):
-    def fn(model, inputs, targets):
+    def one(model, inputs, targets, **context):
         sigma = float(noise * (inputs.max() - inputs.min()).clamp_min(1e-8))
-        nt = NoiseTunnel(Saliency(model))
-        with seeded(seed):
-            return nt.attribute(_leaf(inputs), nt_type="smoothgrad", nt_samples=samples, stdevs=sigma,
-                                nt_samples_batch_size=max(1, min(samples, 64 // max(1, len(inputs)) or 1)),
-                                target=targets, abs=False)
-    return fn
+        return NoiseTunnel(Saliency(model)).attribute(_leaf(inputs), nt_type="smoothgrad", nt_samples=samples,
+                                                      stdevs=sigma, nt_samples_batch_size=min(samples, 64),
+                                                      target=targets, abs=False)
+    return per_sample(one, seed)
 
 
 @register("integrated_gradients", "path integral of gradients from a baseline (Sundararajan et al. 2017); "
@@ -84,33 +126,50 @@ def _integrated_gradients(steps: int, baseline: str):
     return fn
 
 
-@register("deeplift", "DeepLIFT rescale rule (Shrikumar et al. 2017); baseline=zeros|blur|true; captum DeepLift",
-          baseline="zeros")
-def _deeplift(baseline: str):
+BATCH_REFERENCES = ("baseline=data: the references are black plus the other inputs of the batch, so a sample's "
+                    "map depends on its batch (the one documented exception; the label says baseline=data)")
+
+
+@register("deeplift", "DeepLIFT rescale rule (Shrikumar et al. 2017); baseline=zeros|blur|true; captum DeepLift "
+          "(nn.Softmax by its gradient: captum 0.9.0's softmax rule mixes the batch)", baseline="zeros",
+          softmax_rule="gradient")
+def _deeplift(baseline: str, softmax_rule: str):
     def fn(model, inputs, targets, **context):
-        return DeepLift(model).attribute(_leaf(inputs), baselines=reference(baseline, inputs, context), target=targets)
+        return DeepLift(without_softmax_modules(model)).attribute(
+            _leaf(inputs), baselines=reference(baseline, inputs, context), target=targets)
     return fn
+
+
+def _shap_references(baseline: str, inputs: torch.Tensor, context) -> torch.Tensor:
+    refs = reference_distribution(baseline, inputs, context)
+    return torch.cat([refs, refs], 0) if refs.shape[0] < 2 else refs  # captum needs at least two references
 
 
 @register("deeplift_shap", "DeepSHAP: DeepLIFT averaged over a reference distribution (Lundberg & Lee 2017); "
-          "baseline=data|dataset|zeros|blur|true; captum DeepLiftShap", baseline="data")
-def _deeplift_shap(baseline: str):
-    def fn(model, inputs, targets, **context):
-        refs = reference_distribution(baseline, inputs, context)
-        if refs.shape[0] < 2:
-            refs = torch.cat([refs, refs], 0)  # captum needs at least two references
-        return DeepLiftShap(model).attribute(_leaf(inputs), baselines=refs, target=targets)
-    return fn
+          "baseline=data|dataset|zeros|blur|true (blur/true: each input's own reference); captum DeepLiftShap; "
+          + BATCH_REFERENCES, baseline="data", softmax_rule="gradient")
+def _deeplift_shap(baseline: str, softmax_rule: str):
+    def one(model, inputs, targets, **context):
+        return DeepLiftShap(without_softmax_modules(model)).attribute(
+            _leaf(inputs), baselines=_shap_references(baseline, inputs, context), target=targets)
+    return one if baseline == "data" else per_sample(one)
 
 
 @register("gradient_shap", "GradientSHAP: expected gradients over a reference distribution (Lundberg & Lee 2017); "
-          "baseline=data|dataset|zeros|blur|true; captum GradientShap", samples=20, baseline="data", seed=0)
+          "baseline=data|dataset|zeros|blur|true (blur/true: each input's own reference), noise drawn per sample; "
+          "captum GradientShap; " + BATCH_REFERENCES, samples=20, baseline="data", seed=0)
 def _gradient_shap(samples: int, baseline: str, seed: int):
-    def fn(model, inputs, targets, **context):
+    def one(model, inputs, targets, **context):
         refs = reference_distribution(baseline, inputs, context)
+        return GradientShap(model).attribute(_leaf(inputs), baselines=refs, n_samples=samples, target=targets)
+
+    if baseline != "data":
+        return per_sample(one, seed)
+
+    def batch(model, inputs, targets, **context):
         with seeded(seed):
-            return GradientShap(model).attribute(_leaf(inputs), baselines=refs, n_samples=samples, target=targets)
-    return fn
+            return one(model, inputs, targets, **context)
+    return batch
 
 
 @register("guided_backprop", "guided backpropagation (Springenberg et al. 2015); captum GuidedBackprop")

@@ -6,14 +6,16 @@ import numpy as np
 import torch
 from skimage.filters import sobel
 
+from .references import sample_seeds
 from .registry import register
 
 
 @register("random", "uniform random map in [−1, 1] (control; ignores the model)", seed=0)
 def _random(seed: int):
-    def fn(model, inputs, targets):
-        g = torch.Generator().manual_seed(seed)
-        return (torch.rand(inputs.shape, generator=g) * 2 - 1).to(inputs.device)
+    def fn(model, inputs, targets, **context):
+        maps = [torch.rand(inputs.shape[1:], generator=torch.Generator().manual_seed(s)) * 2 - 1
+                for s in sample_seeds(seed, len(inputs), context)]  # each sample its own draw
+        return torch.stack(maps).to(inputs.device)
     return fn
 
 

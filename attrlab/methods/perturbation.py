@@ -16,7 +16,7 @@ from captum.attr import KernelShap, Lime, Occlusion
 from skimage.segmentation import felzenszwalb, quickshift, slic
 
 from ..errors import AttrlabError
-from .references import reference, seeded
+from .references import reference, sample_seeds, seeded
 from .registry import register
 
 SEGMENTATIONS = ("quickshift", "felzenszwalb", "slic", "true")
@@ -60,7 +60,8 @@ def _lime_kernel(width: float):
     return similarity
 
 
-def _per_sample(explainer, inputs, targets, refs, masks, samples):
+def _per_sample(explainer, inputs, targets, refs, masks, samples, seeds):
+    """One surrogate per image, each under its own seed (so its samples do not depend on the batch)."""
     maps = []
     for i in range(len(inputs)):
         mask = masks[i:i + 1].unsqueeze(1).to(inputs.device)
@@ -72,9 +73,10 @@ def _per_sample(explainer, inputs, targets, refs, masks, samples):
                 diff = f(inputs[i:i + 1])[0, int(targets[i])] - f(refs[i:i + 1])[0, int(targets[i])]
             maps.append(torch.full_like(inputs[i:i + 1], float(diff)))
             continue
-        maps.append(explainer.attribute(inputs[i:i + 1], baselines=refs[i:i + 1], target=int(targets[i]),
-                                        feature_mask=mask, n_samples=samples,
-                                        perturbations_per_eval=min(samples, 64)))
+        with seeded(seeds[i]):
+            maps.append(explainer.attribute(inputs[i:i + 1], baselines=refs[i:i + 1], target=int(targets[i]),
+                                            feature_mask=mask, n_samples=samples,
+                                            perturbations_per_eval=min(samples, 64)))
     return torch.cat(maps)
 
 
@@ -100,9 +102,8 @@ def _occlusion(window: int, stride: int, baseline: str):
 def _lime(samples: int, segmentation: str, baseline: str, seed: int):
     def fn(model, inputs, targets, **context):
         lime = Lime(model, interpretable_model=SkLearnRidge(alpha=1.0), similarity_func=_lime_kernel(0.25))
-        with seeded(seed):
-            return _per_sample(lime, inputs, targets, reference(baseline, inputs, context),
-                               segment(inputs, segmentation, context), samples)
+        return _per_sample(lime, inputs, targets, reference(baseline, inputs, context),
+                           segment(inputs, segmentation, context), samples, sample_seeds(seed, len(inputs), context))
     return fn
 
 
@@ -110,7 +111,6 @@ def _lime(samples: int, segmentation: str, baseline: str, seed: int):
           samples=200, segmentation="quickshift", baseline="zeros", seed=0)
 def _kernel_shap(samples: int, segmentation: str, baseline: str, seed: int):
     def fn(model, inputs, targets, **context):
-        with seeded(seed):
-            return _per_sample(KernelShap(model), inputs, targets, reference(baseline, inputs, context),
-                               segment(inputs, segmentation, context), samples)
+        return _per_sample(KernelShap(model), inputs, targets, reference(baseline, inputs, context),
+                           segment(inputs, segmentation, context), samples, sample_seeds(seed, len(inputs), context))
     return fn

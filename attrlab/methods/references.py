@@ -77,8 +77,53 @@ def seeded(seed: int):
     state = np.random.get_state()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        np.random.seed(seed)
+        np.random.seed(seed % 2**32)
         try:
             yield
         finally:
             np.random.set_state(state)
+
+
+# context keys that hold one row per sample (sliced with the batch); the rest (``reference_set``) is shared
+ROW_CONTEXT = ("true_baseline", "true_segments", "sample_index")
+
+
+def sample_seeds(seed: int, n: int, context: Mapping[str, torch.Tensor]) -> list[int]:
+    """One seed per sample from the run's ``seed`` and the sample's index in its evaluation set
+    (``sample_index``, lent by the runner; the position in the batch otherwise), so a sample's
+    random draws are the same alone or in any batch.
+
+    Example:
+        >>> sample_seeds(1, 2, {"sample_index": torch.tensor([7, 3])}) == sample_seeds(1, 1, {"sample_index": torch.tensor([7])}) + [sample_seeds(1, 1, {"sample_index": torch.tensor([3])})[0]]
+        True
+    """
+    index = context.get("sample_index")
+    ids = index.tolist() if index is not None else list(range(n))
+    return [int(np.random.SeedSequence([int(seed), int(i)]).generate_state(1)[0]) for i in ids]
+
+
+def per_sample(fn, seed: int | None = None):
+    """``fn`` applied to each sample alone (its per-row context sliced with it), under the
+    sample's own seed when ``seed`` is given: what makes a sample's map independent of its batch
+    for methods that draw noise or normalise over the batch.
+
+    Example:
+        >>> f = per_sample(lambda model, x, t, **c: torch.rand(x.shape), seed=0)
+        >>> x = torch.zeros(3, 1, 2, 2)
+        >>> whole = f(None, x, torch.zeros(3), sample_index=torch.arange(3))
+        >>> alone = f(None, x[2:], torch.zeros(1), sample_index=torch.tensor([2]))
+        >>> torch.equal(whole[2:], alone)
+        True
+    """
+    def wrapped(model, inputs, targets, **context):
+        seeds = sample_seeds(seed or 0, len(inputs), context)
+        outs = []
+        for i in range(len(inputs)):
+            ctx = {k: (v[i:i + 1] if k in ROW_CONTEXT else v) for k, v in context.items()}
+            if seed is None:
+                outs.append(fn(model, inputs[i:i + 1], targets[i:i + 1], **ctx))
+            else:
+                with seeded(seeds[i]):
+                    outs.append(fn(model, inputs[i:i + 1], targets[i:i + 1], **ctx))
+        return torch.cat(outs)
+    return wrapped

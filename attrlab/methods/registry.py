@@ -152,7 +152,11 @@ def get_method(spec: str | Callable, label: str | None = None, defaults: dict | 
     extra = {k: v for k, v in (defaults or {}).items() if k in info.defaults}
     full = {**info.defaults, **extra, **params}
     fn = info.factory(**full)
-    return BoundMethod(label or spec.strip(), fn, full)
+    if label is None:
+        label = spec.strip()
+        if full.get("baseline") == "data" and "baseline" not in params:
+            label += ":baseline=data"  # its references are the batch: say so wherever its records go
+    return BoundMethod(label, fn, full)
 
 
 def attribute(fn: Callable, model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
