@@ -90,11 +90,18 @@ def _fraction(text: str) -> float:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line on stderr (``attrlab: error: ...``) and exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"attrlab: error: {message} (attrlab {self.prog.split()[-1]} -h for help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .environments import list_environments
 
-    p = argparse.ArgumentParser(prog="attrlab", description="Test feature-attribution methods against ground truth.")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="attrlab", description="Test feature-attribution methods against ground truth.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="run environments × methods and write records, verification and a report")
     r.add_argument("environments", nargs="*", metavar="ENV",
                    help=f"environment(s): {', '.join(list_environments())}; none = the embedded default "
@@ -113,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="environment option, e.g. --set n_images=16 (`attrlab list environments -v` lists them)")
     for name, owners in _flag_options().items():  # generated from the environments' declared options
-        r.add_argument(f"--{name}", help="; ".join(f"{env}: {opt.help}" for env, opt in owners))
+        r.add_argument(f"--{name.replace('_', '-')}", dest=name,
+                       help="; ".join(f"{env}: {opt.help}" for env, opt in owners))
     r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     r.set_defaults(preset="quick")
     rep = sub.add_parser("report", help="rebuild tables, figures and report.html from a run folder's records")
@@ -207,7 +215,10 @@ def _cmd_list(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # -h, or a bad argument already said in one line
+        return int(exc.code or 0)
     try:
         return {"run": _cmd_run, "report": _cmd_report, "list": _cmd_list}[args.command](args)
     except AttrlabError as e:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -33,6 +34,7 @@ from .environments.contract import EnvironmentSpec
 from .errors import AttrlabError
 from .evaluation import MetricConfig, score
 from .keys import content_hash as _hash
+from .storage import write_atomic as _write_atomic
 from .methods import get_method, list_methods
 from .metrics import reduce_channels
 
@@ -90,12 +92,6 @@ def default_methods(spec: EnvironmentSpec) -> list[str]:
     return list(dict.fromkeys(paper + rest + list(spec.extra_methods)))
 
 
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def _one_line(exc: BaseException) -> str:
     if isinstance(exc, AttrlabError):
         return str(exc)
@@ -123,33 +119,60 @@ def _records_for_batch(ev: EvalSet, start: int, method_label: str, values: dict[
     return rows
 
 
+def prepare_out(out: Path) -> bool:
+    """Check that ``out`` can hold a run (a folder, or nothing yet, somewhere writable); returns
+    whether it already existed. Raises :class:`AttrlabError` with one line otherwise."""
+    if out.exists() and not out.is_dir():
+        raise AttrlabError(f"--out {out} is a file; name a folder (new or a previous run's, to resume it)")
+    existed = out.exists()
+    try:
+        (out / "jobs").mkdir(parents=True, exist_ok=True)
+        (out / "maps").mkdir(exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        if not existed:
+            shutil.rmtree(out, ignore_errors=True)
+        raise AttrlabError(f"cannot write the run folder {out}: {exc.strerror or exc}") from None
+    return existed
+
+
 def run(config: RunConfig) -> Path:
     """Build the environment, run every job not already cached, write records and the report.
 
     Returns the output directory, which holds ``records.csv``, ``jobs.csv``, ``verification.json``,
     ``config.json``, ``maps/`` (a few samples' maps for figures) and, with ``report=True``,
-    ``report.html`` and ``figures/``.
+    ``report.html`` and ``figures/``. A bad option, method or folder is refused before any work,
+    and a run folder this call created is removed again when building fails.
     """
+    if not isinstance(config.batch_size, int) or config.batch_size < 1:
+        raise AttrlabError(f"batch size must be a positive integer, got {config.batch_size!r}")
     out = Path(config.out_dir)
-    (out / "jobs").mkdir(parents=True, exist_ok=True)
-    (out / "maps").mkdir(exist_ok=True)
     device = resolve_device(config.device)
     registered = get_environment(config.environment)
-    torch.manual_seed(config.seed)
-    env = registered.build(config.preset, seed=config.seed, settings=config.settings, device=str(device),
-                           progress=config.progress, **config.options)
     specs = list(config.methods) if config.methods else default_methods(registered.spec)
     methods = [get_method(m, defaults={"seed": config.seed}) for m in specs]  # unknown names fail here
     labels = [m.label for m in methods]
     if len(set(labels)) != len(labels):
         raise AttrlabError(f"method labels repeat: {', '.join(sorted({l for l in labels if labels.count(l) > 1}))}")
+    existed = prepare_out(out)
+    try:
+        torch.manual_seed(config.seed)
+        env = registered.build(config.preset, seed=config.seed, settings=config.settings, device=str(device),
+                               progress=config.progress, **config.options)
+    except BaseException:
+        if not existed:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
 
     env_key = {"environment": env.name, "config": env.config, "version": __version__}
     model_id = f"{env.name}-{_hash(env_key)[:8]}"
     verification = env.verification
     (out / "verification.json").write_text(json.dumps(verification.as_json(), indent=2, default=str))
     (out / "config.json").write_text(json.dumps({
-        "environment": env.name, "environment_config": env.config, "methods": labels, "device": str(device),
+        "environment": env.name, "environment_config": env.config, "methods": labels,
+        "method_parameters": {m.label: m.params for m in methods}, "device": str(device),
         "metrics": asdict(config.metrics), "batch_size": config.batch_size, "model_id": model_id,
         "attrlab_version": __version__,
     }, indent=2, default=str))
@@ -160,7 +183,7 @@ def run(config: RunConfig) -> Path:
         for method in methods:
             for start in range(0, len(ev), config.batch_size):
                 jobs.append((ev, method, start, min(start + config.batch_size, len(ev))))
-    job_rows, all_files = [], []
+    all_files = []
     bar = tqdm(jobs, desc="attrlab", unit="job", disable=not config.progress, dynamic_ncols=True)
     for ev, method, start, stop in bar:
         verified = verification.setting_passed(ev.setting)
@@ -169,7 +192,7 @@ def run(config: RunConfig) -> Path:
         path = out / "jobs" / f"{key}.csv"
         all_files.append(path)
         bar.set_postfix_str(f"{ev.setting} · {method.label}", refresh=False)
-        if path.exists():
+        if path.exists() and path.with_suffix(".json").exists():
             continue
         part = ev.batch(start, stop)
         model = part.model.to(device).eval()
@@ -188,13 +211,15 @@ def run(config: RunConfig) -> Path:
             error = _one_line(exc)
         seconds = time.perf_counter() - t0
         rows = _records_for_batch(part, start, method.label, values, error, config.seed, model_id, verified)
+        # the job's timing lives beside its records, so an interrupted run keeps both
+        job = {"setting": ev.setting, "method": method.label, "start": start, "stop": stop, "seconds": seconds,
+               "status": "failed" if error else "ok", "error": error}
+        _write_atomic(path.with_suffix(".json"), lambda p: p.write_text(json.dumps(job)))
         _write_atomic(path, lambda p: pd.DataFrame(rows).to_csv(p, index=False))
-        job_rows.append({"setting": ev.setting, "method": method.label, "start": start, "stop": stop,
-                         "seconds": seconds, "status": "failed" if error else "ok", "error": error})
     bar.close()
-    _merge_jobs(out, job_rows)
+    _write_jobs(out, all_files)
     records = pd.concat([pd.read_csv(p, keep_default_na=False, na_values=["nan", "NaN", ""]) for p in all_files],
-                        ignore_index=True)
+                        ignore_index=True) if all_files else pd.DataFrame(columns=list(Record.__dataclass_fields__))
     _write_atomic(out / "records.csv", lambda p: records.to_csv(p, index=False))
     if config.report:
         from .report import build_report
@@ -203,13 +228,11 @@ def run(config: RunConfig) -> Path:
     return out
 
 
-def _merge_jobs(out: Path, new_rows: list[dict]) -> None:
-    path = out / "jobs.csv"
-    old = pd.read_csv(path, keep_default_na=False) if path.exists() else pd.DataFrame()
-    merged = pd.concat([old, pd.DataFrame(new_rows)], ignore_index=True)
-    if len(merged):
-        merged = merged.drop_duplicates(["setting", "method", "start"], keep="last")
-    _write_atomic(path, lambda p: merged.to_csv(p, index=False))
+def _write_jobs(out: Path, files: list[Path]) -> None:
+    """``jobs.csv``: one row per job of this run (seconds, status, error), from the job files."""
+    rows = [json.loads(p.with_suffix(".json").read_text()) for p in files if p.with_suffix(".json").exists()]
+    _write_atomic(out / "jobs.csv", lambda p: pd.DataFrame(
+        rows, columns=["setting", "method", "start", "stop", "seconds", "status", "error"]).to_csv(p, index=False))
 
 
 def shown_samples(ev: EvalSet) -> list[int]:

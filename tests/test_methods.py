@@ -107,7 +107,7 @@ def test_clear_errors(tiny_cnn, tiny_batch):
         get_method(lambda m, i, t: i * float("nan"))(tiny_cnn, x, y)
     with pytest.raises(AttrlabError, match="true baseline"):
         get_method("integrated_gradients:baseline=true")(tiny_cnn, x, y)
-    with pytest.raises(AttrlabError, match="unknown baseline"):
+    with pytest.raises(AttrlabError, match="baseline=grey is not one of"):
         get_method("deeplift:baseline=grey")(tiny_cnn, x, y)
     with pytest.raises(AttrlabError, match="true_segments"):
         get_method("lime:segmentation=true")(tiny_cnn, x, y)

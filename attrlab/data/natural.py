@@ -14,6 +14,7 @@ setting runs on a user's own download.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +126,7 @@ def load_class_folder(root: str | os.PathLike, side: int, classes: tuple[str, st
     if missing or len(classes) != 2:
         raise AttrlabError(f"pick two classes from {base}: {', '.join(available)} (missing: {', '.join(missing)})")
     out: dict[str, dict[int, np.ndarray]] = {s: {} for s in SPLITS}
+    skipped: list[Path] = []
     for k, name in enumerate(classes):
         if presplit:
             files = {s: _files(root / s / name) if (root / s / name).is_dir() else [] for s in SPLITS}
@@ -137,10 +139,23 @@ def load_class_folder(root: str | os.PathLike, side: int, classes: tuple[str, st
             files = {"test": paths[:n_test], "val": paths[n_test:n_test + n_val],
                      "train": paths[n_test + n_val:n_test + n_val + sizes[0]]}
         for s in SPLITS:
-            if not files[s]:
-                raise AttrlabError(f"class '{name}' has no {s} images under {root}")
-            out[s][k] = np.stack([_square(p, side) for p in files[s]])
+            images = [im for im in (_square_or_none(p, side, skipped) for p in files[s]) if im is not None]
+            if not images:
+                raise AttrlabError(f"class '{name}' has no readable {s} images under {root}"
+                                   + (f" ({len(skipped)} unreadable files skipped)" if skipped else ""))
+            out[s][k] = np.stack(images)
+    if skipped:
+        warnings.warn(f"skipped {len(skipped)} unreadable image file(s) under {root}, e.g. {skipped[0]}", stacklevel=2)
     return out
+
+
+def _square_or_none(path: Path, side: int, skipped: list) -> np.ndarray | None:
+    """:func:`_square`, or ``None`` (the path added to ``skipped``) for a file PIL cannot read."""
+    try:
+        return _square(path, side)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        skipped.append(path)
+        return None
 
 
 def embedded_pair(pair: tuple[str, str], side: int, sizes: tuple[int, int, int], seed: int) -> dict[str, dict[int, np.ndarray]]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import io
 import json
 import re
 import sysconfig
@@ -113,9 +114,14 @@ def embedded_corpus(min_tokens: int = 30, max_tokens: int = 100) -> list[str]:
     return docs
 
 
-def load_corpus(source: str, column: str = "text") -> list[str]:
+CORPUS_FORMATS = ("txt", "csv", "jsonl")
+
+
+def load_corpus(source: str, column: str = "text", fmt: str = "") -> list[str]:
     """Documents from ``source``: ``*.txt`` (one per line), ``*.csv`` / ``*.jsonl`` (``column``),
-    or ``hf:NAME[:SPLIT[:COLUMN]]`` (Hugging Face ``datasets``).
+    or ``hf:NAME[:SPLIT[:COLUMN]]`` (Hugging Face ``datasets``). ``fmt`` (``txt``, ``csv``,
+    ``jsonl``) reads a file whose name does not say its format. A binary file, a malformed JSON
+    line (named by its number) or an empty corpus is refused with one line.
 
     Example:
         >>> import tempfile, os
@@ -142,26 +148,45 @@ def load_corpus(source: str, column: str = "text") -> list[str]:
     path = Path(source)
     if not path.is_file():
         raise AttrlabError(f"corpus file {source} does not exist")
-    suffix = path.suffix.lower()
-    if suffix == ".txt":
-        docs = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
-    elif suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
+    fmt = (fmt or path.suffix.lower().lstrip(".")).lower()
+    fmt = "jsonl" if fmt == "json" else fmt
+    if fmt not in CORPUS_FORMATS:
+        raise AttrlabError(f"corpus {source}: cannot tell its format from the name; use .txt (one document per line), "
+                           ".csv, .jsonl or hf:NAME, or say --corpus-format txt|csv|jsonl")
+    raw = path.read_bytes()
+    try:
+        if b"\x00" in raw[:8192]:
+            raise UnicodeDecodeError("utf-8", raw[:1], 0, 1, "NUL byte")
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise AttrlabError(f"corpus file {source} is not UTF-8 text (a binary file?)") from None
+    if fmt == "txt":
+        docs = [ln.strip() for ln in text.splitlines()]
+    elif fmt == "csv":
+        try:
+            reader = csv.DictReader(io.StringIO(text, newline=""))
             if column not in (reader.fieldnames or []):
-                raise AttrlabError(f"{source} has no column '{column}'; it has {', '.join(reader.fieldnames or [])}")
-            docs = [row[column] for row in reader]
-    elif suffix in (".jsonl", ".json"):
-        docs = []
-        for k, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
-            if line.strip():
-                row = json.loads(line)
-                if column not in row:
-                    raise AttrlabError(f"{source} line {k + 1} has no key '{column}'")
-                docs.append(str(row[column]))
+                raise AttrlabError(f"{source} has no column '{column}'; it has {', '.join(reader.fieldnames or []) or 'none'}")
+            docs = [row[column] or "" for row in reader]
+        except csv.Error as exc:
+            raise AttrlabError(f"{source} is not valid CSV: {exc}") from None
     else:
-        raise AttrlabError(f"corpus {source}: use .txt (one document per line), .csv, .jsonl or hf:NAME")
-    return [d for d in docs if d.strip()]
+        docs = []
+        for k, line in enumerate(text.splitlines()):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise AttrlabError(f"{source} line {k + 1} is not valid JSON ({exc.msg} at column {exc.colno})") from None
+            if not isinstance(row, dict) or column not in row:
+                raise AttrlabError(f"{source} line {k + 1} has no key '{column}'")
+            docs.append(str(row[column]))
+    docs = [d for d in docs if d.strip()]
+    if not docs:
+        raise AttrlabError(f"corpus {source} holds no documents")
+    return docs
+
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ Arial, which is not shipped anywhere we can rely on).
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -107,7 +108,18 @@ def load_image_folder(folder: str | os.PathLike) -> tuple[np.ndarray, ...]:
     paths = sorted(p for ext in ("png", "jpg", "jpeg", "bmp") for p in Path(folder).rglob(f"*.{ext}"))
     if not paths:
         raise AttrlabError(f"no images (png, jpg, jpeg, bmp) found under {folder}")
-    return tuple(np.asarray(Image.open(p).convert("RGB"), dtype=np.float32) / 255.0 for p in paths)
+    images, skipped = [], []
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                images.append(np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            skipped.append(p)
+    if not images:
+        raise AttrlabError(f"none of the {len(paths)} image files under {folder} could be read")
+    if skipped:
+        warnings.warn(f"skipped {len(skipped)} unreadable image file(s) under {folder}, e.g. {skipped[0]}", stacklevel=2)
+    return tuple(images)
 
 
 def _background(kind: str, rng: np.random.Generator, photos) -> np.ndarray:

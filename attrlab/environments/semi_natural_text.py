@@ -34,6 +34,8 @@ SETTINGS = MANIPULATIONS
 CORPUS_OPTIONS = (
     Option("corpus", str, "", "a .txt (one document per line), .csv/.jsonl (column text) or hf:NAME[:SPLIT[:COLUMN]]; "
            "default: Python's own prose", flag=True),
+    Option("corpus_format", str, "", "the corpus file's format when its name does not say it",
+           choices=("", "txt", "csv", "jsonl"), model=False, flag=True),
     Option("threshold", float, 0.97, "test accuracy a model must reach to be verified", minimum=0.5, maximum=1.0),
     Option("alpha", float, 0.01, "largest binomial tail P(acc >= p | p* = 0.5) that verifies", minimum=0.0,
            maximum=1.0),
@@ -72,7 +74,7 @@ SPEC = EnvironmentSpec(
 
 def documents(corpus: str, config: dict, seed: int) -> tuple[list[list[str]], str]:
     """Tokenized documents (at most ``max_len`` tokens), shuffled by ``seed``, and a corpus id."""
-    docs = load_corpus(corpus) if corpus else embedded_corpus()
+    docs = load_corpus(corpus, fmt=config.get("corpus_format", "")) if corpus else embedded_corpus()
     tokens = [tokenize(d)[:config["max_len"]] for d in docs]
     tokens = [t for t in tokens if t]
     order = np.random.default_rng([seed, 23]).permutation(len(tokens))

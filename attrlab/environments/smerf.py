@@ -39,7 +39,7 @@ PAPER_METHODS = {
     # iNNvestigate's LRP-z and LRP-ε (ε = 1e-7 by default) coincide up to the stabiliser: both are lrp_epsilon
     "LRP-z": "lrp_epsilon", "LRP-ε": "lrp_epsilon", "LRP-αβ": "lrp_alpha2beta1",
     "DeepLIFT (rescale)": "deeplift", "DeepLIFT (reveal-cancel)": None,
-    "Grad-CAM": "gradcam", "DeepSHAP": "deeplift_shap", "Random": "random", "Edge": "edge",
+    "Grad-CAM": "gradcam", "DeepSHAP": "deeplift_shap:baseline=data", "Random": "random", "Edge": "edge",
 }
 REASONS = {"DeepLIFT (reveal-cancel)": "captum implements only the rescale rule, and no maintained PyTorch library "
                                        "has reveal-cancel (it was in the TensorFlow deeplift package)",

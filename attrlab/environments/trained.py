@@ -25,6 +25,7 @@ from typing import Any, Callable, Mapping
 import torch
 
 from ..keys import content_hash, source_id
+from ..storage import load_tensors, write_atomic
 from .contract import EnvironmentSpec
 
 
@@ -96,15 +97,9 @@ def train_or_load(spec: EnvironmentSpec, setting: str, make_model: Callable[[], 
         return Trained(freeze(model), {**record, "cached": True}, extras, path)
     record, extras = fit(model)
     freeze(model)
-    _save_atomic(path, lambda p: torch.save({"model": model.state_dict(), "extras": extras}, p))
-    _save_atomic(meta, lambda p: p.write_text(json.dumps({"record": record, "key": key}, indent=1, default=str)))
+    write_atomic(path, lambda p: torch.save({"model": model.state_dict(), "extras": extras}, p))
+    write_atomic(meta, lambda p: p.write_text(json.dumps({"record": record, "key": key}, indent=1, default=str)))
     return Trained(model, {**record, "cached": False}, extras, path)
-
-
-def _save_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def _load(path: Path, meta: Path, model: torch.nn.Module) -> tuple[dict, dict] | None:
@@ -113,7 +108,7 @@ def _load(path: Path, meta: Path, model: torch.nn.Module) -> tuple[dict, dict] |
     if not (path.exists() and meta.exists()):
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_tensors(path)
         record = json.loads(meta.read_text())["record"]
         model.load_state_dict(state["model"])
         return record, state.get("extras", {})

@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import inspect
 import warnings
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any, Callable
 import torch
 
 from ..errors import AttrlabError, unknown_name
+from ..keys import callable_id
 
 
 @dataclass(frozen=True)
@@ -109,10 +109,32 @@ def parse_spec(spec: str) -> tuple[str, dict]:
         if key not in info.defaults:
             raise AttrlabError(f"method '{name}' has no parameter '{key}'; it takes: {', '.join(sorted(info.defaults)) or 'none'}")
         try:
-            params[key] = _convert(value, info.defaults[key])
+            params[key] = _check_param(name, key, _convert(value, info.defaults[key]))
         except ValueError as e:
             raise AttrlabError(f"bad value for {name}:{key}: {e}") from None
     return name, params
+
+
+# what a parameter may be, wherever a method declares it
+COUNTS = ("steps", "samples")  # at least 1
+CHOICES = {"baseline": ("zeros", "blur", "true", "data", "dataset"),
+           "segmentation": ("quickshift", "felzenszwalb", "slic", "true"), "softmax_rule": ("gradient",)}
+
+
+def _check_param(method: str, key: str, value: Any) -> Any:
+    """Refuse a value no method can use: a negative, non-finite or (for counts) zero number, or a
+    choice outside the known ones."""
+    import math
+
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise AttrlabError(f"{method}:{key}={value} must be a finite number")
+        low = 1 if key in COUNTS else 0
+        if value < low:
+            raise AttrlabError(f"{method}:{key}={value} must be at least {low}")
+    if key in CHOICES and value not in CHOICES[key]:
+        raise AttrlabError(f"{method}:{key}={value} is not one of {', '.join(CHOICES[key])}")
+    return value
 
 
 @dataclass
@@ -141,12 +163,9 @@ def get_method(spec: str | Callable, label: str | None = None, defaults: dict | 
         torch.Size([1, 1, 2, 2])
     """
     if callable(spec) and not isinstance(spec, str):
-        # the source goes into the runner's cache key, so an edited function is not served stale results
-        try:
-            source = hashlib.sha1(inspect.getsource(spec).encode()).hexdigest()[:12]
-        except (OSError, TypeError):
-            source = ""
-        return BoundMethod(label or getattr(spec, "__name__", "custom"), spec, {"source": source} if source else {})
+        # its source, closure, globals and `version` go into the runner's cache key, so an edited
+        # (or re-parametrised) function is not served stale results
+        return BoundMethod(label or getattr(spec, "__name__", type(spec).__name__), spec, {"code": callable_id(spec)})
     name, params = parse_spec(spec)
     info = describe(name)
     extra = {k: v for k, v in (defaults or {}).items() if k in info.defaults}

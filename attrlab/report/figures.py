@@ -1,6 +1,7 @@
 """Figures (matplotlib, Agg) computed from the summary table and the saved sample maps."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -11,6 +12,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
+from ..errors import AttrlabError  # noqa: E402
+from ..storage import load_tensors  # noqa: E402
 from .tables import PRF_COLUMNS  # noqa: E402
 
 
@@ -93,10 +96,18 @@ def load_shown(maps_dir: Path, setting: str) -> tuple[dict, dict[str, dict[int, 
     inp_path = maps_dir / f"{setting}__inputs.pt"
     if not inp_path.exists():
         return None
-    inputs = torch.load(inp_path, weights_only=True)
+    try:
+        inputs = load_tensors(inp_path)
+    except AttrlabError as exc:
+        warnings.warn(f"{exc}; its figures are left out", stacklevel=2)
+        return None
     maps: dict[str, dict[int, np.ndarray]] = {}
     for p in sorted(maps_dir.glob(f"{setting}__*__*.pt")):
-        d = torch.load(p, weights_only=True)
+        try:
+            d = load_tensors(p)
+        except AttrlabError as exc:
+            warnings.warn(f"{exc}; its maps are left out", stacklevel=2)
+            continue
         for row, sample in enumerate(d["samples"]):
             maps.setdefault(d["method"], {})[int(sample)] = d["signed"][row].float().numpy()
     return inputs, maps

@@ -8,9 +8,27 @@ import pandas as pd
 PRF_COLUMNS = [f"{part}_{m}" for part in ("positive", "negative", "overall") for m in ("precision", "recall", "f1")]
 
 
+REQUIRED = ("environment", "setting", "seed", "method", "sample", "metric", "value", "status")
+
+
 def load_records(out: str | Path) -> pd.DataFrame:
-    """Read ``records.csv`` (the one source every table and figure is computed from)."""
-    return pd.read_csv(Path(out) / "records.csv", keep_default_na=False, na_values=["nan", "NaN", ""])
+    """Read ``records.csv`` (the one source every table and figure is computed from); an empty,
+    binary, truncated or foreign file is refused with one line naming it."""
+    from ..errors import AttrlabError
+
+    path = Path(out) / "records.csv"
+    try:
+        records = pd.read_csv(path, keep_default_na=False, na_values=["nan", "NaN", ""])
+    except FileNotFoundError:
+        raise AttrlabError(f"{Path(out)} holds no records.csv; run `attrlab run ... --out {Path(out)}` first") from None
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise AttrlabError(f"{path} cannot be read as attrlab records ({type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0][:160] if str(exc) else 'empty'})") from None
+    missing = [c for c in REQUIRED if c not in records.columns]
+    if missing:
+        raise AttrlabError(f"{path} is not an attrlab records file (no column {', '.join(missing)}); rerun the run")
+    records["value"] = pd.to_numeric(records["value"], errors="coerce")
+    return records
 
 
 def summary(records: pd.DataFrame) -> pd.DataFrame:
