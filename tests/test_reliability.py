@@ -135,7 +135,7 @@ def test_a_planted_or_damaged_cached_model_is_moved_aside_and_retrained(tmp_path
     spec = EnvironmentSpec("doc-trained", "doc", "image", ("s",), {"quick": {}})
     fits = []
 
-    def fit(model):
+    def fit(model, checkpoint):
         fits.append(1)
         return {"epochs": 1}, {}
 
@@ -207,3 +207,35 @@ def test_verification_json_has_one_shape(tmp_path):
     data = json.loads((out / "verification.json").read_text())
     assert set(data) == {"passed", "settings"} and set(data["settings"]) == {"redundant", "no-redundant"}
     assert os.path.exists(out / "config.json")
+
+
+def test_a_killed_training_resumes_from_its_last_epoch_and_ends_as_an_uninterrupted_one(tmp_path):
+    from torch import nn
+
+    from attrlab.models.training import train_verified
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(64, 5, generator=g), torch.randint(0, 2, (64,), generator=g)
+    data = dict(train=(x, y), val=(x, y), threshold=1.01, max_epochs=4, batch_size=16, progress=False)  # never verifies
+
+    def model():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 2))
+
+    whole = model()
+    reference = train_verified(whole, on_epoch=lambda e, m, a: {"epoch": e}, **data)
+
+    def killer(epoch, m, acc):
+        if epoch == 3:
+            raise KeyboardInterrupt  # the process dies during epoch 3; epoch 2 is on disk
+        return {"epoch": epoch}
+
+    ckpt = tmp_path / "train.partial.pt"
+    with pytest.raises(KeyboardInterrupt):
+        train_verified(model(), on_epoch=killer, checkpoint=ckpt, **data)
+    resumed_model = model()
+    resumed = train_verified(resumed_model, on_epoch=lambda e, m, a: {"epoch": e}, checkpoint=ckpt, **data)
+    assert resumed["epochs"] == reference["epochs"] == 4
+    assert resumed["epoch_results"] == reference["epoch_results"] == [{"epoch": e} for e in (1, 2, 3, 4)]
+    for a, b in zip(whole.state_dict().values(), resumed_model.state_dict().values()):
+        assert torch.equal(a, b)  # the same kernels on the same machine: bit for bit

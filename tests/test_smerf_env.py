@@ -61,17 +61,21 @@ def test_bad_smerf_options(tmp_path):
 def test_quick_sizes_keep_table2_ratios(tmp_path, monkeypatch):
     seen = {}
 
-    def fake_data(setting, per_bucket, seed, background, photos):
+    real = smerf._data
+
+    def fake_data(setting, per_bucket, seed, background, photos, **kw):
         seen.setdefault(setting.name, []).append(dict(per_bucket))
-        raise StopIteration  # stop before any training
+        if len(seen[setting.name]) == 2:  # the validation set first, then the training set
+            raise StopIteration  # stop before any training
+        return real(setting, {0: 1, 1: 1}, seed, background, photos, **kw)
 
     monkeypatch.setattr(smerf, "_data", fake_data)
     for name in ("complex-fr", "complex-cr1", "simple-fr"):
         with pytest.raises(StopIteration):
             build_environment("smerf", settings=[name], cache_dir=tmp_path, progress=False)
-    assert seen["complex-fr"][0] == {0: 200, 1: 600}
-    assert seen["complex-cr1"][0] == {0: 510, 1: 510}
-    assert seen["simple-fr"][0] == {0: 200, 1: 200}
+    assert seen["complex-fr"][1] == {0: 200, 1: 600}
+    assert seen["complex-cr1"][1] == {0: 510, 1: 510}
+    assert seen["simple-fr"][1] == {0: 200, 1: 200}
 
 
 def test_run_writes_the_papers_bucket_views(env_and_cache, tmp_path):

@@ -223,22 +223,21 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, expe
         er = modified["test"][2]
         tensors = {s: (_tensor(modified[s][0]), torch.from_numpy(modified[s][1])) for s in SPLITS}
 
-        def fit(model, run=run, tensors=tensors):
-            checkpoints: list[dict] = []
+        def fit(model, checkpoint, run=run, tensors=tensors):
             tx, ty = tensors["test"]
 
-            def on_epoch(epoch, m, acc):
-                checkpoints.append({"epoch": epoch, "test_accuracy": accuracy(m, tx, ty, dev),
-                                    "state_dict": ({n: t.detach().cpu().clone() for n, t in m.state_dict().items()}
-                                                   if run.checkpoints else None)})
+            def on_epoch(epoch, m, acc):  # kept in the training checkpoint, so a resumed run has every epoch
+                return {"epoch": epoch, "test_accuracy": accuracy(m, tx, ty, dev),
+                        "state_dict": ({n: t.detach().cpu().clone() for n, t in m.state_dict().items()}
+                                       if run.checkpoints else None)}
 
             vx, vy = tensors["val"]
             rec = train_verified(model, tensors["train"], (vx, vy),
                                  0.97, config["max_epochs"], lr=config["lr"], batch_size=config["batch"],
                                  seed=seed, device=dev, progress=progress, desc=f"semi-natural {run.name}",
-                                 on_epoch=on_epoch)
+                                 on_epoch=on_epoch, checkpoint=checkpoint)
             return ({"val_accuracy": rec["accuracy_by_group"][0], "epochs": rec["epochs"], "seconds": rec["seconds"],
-                     "train_size": rec["train_size"]}, {"checkpoints": checkpoints})
+                     "train_size": rec["train_size"]}, {"checkpoints": rec["epoch_results"]})
 
         trained = train_or_load(SPEC, run.name, lambda: build_classifier(config["model"]), fit, seed=seed,
                                 options=options, cache_dir=cache_dir,

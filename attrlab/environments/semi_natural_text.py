@@ -141,11 +141,12 @@ def fit_and_verify(spec: EnvironmentSpec, name: str, make_model, enc: dict, conf
     ``threshold`` (and ``ready(model)``), then verify it on the test set: accuracy ≥ threshold and
     binomial tail against p* = 0.5 ≤ alpha (and ``extra_check(model, record)``, which may add to
     the record and returns whether the model passes it)."""
-    def fit(model):
+    def fit(model, checkpoint):
         (tx, ty), (vx, vy) = enc["train"][:2], enc["val"][:2]
         rec = train_verified(model, (tx, ty), (vx, vy), threshold,
                              config["max_epochs"], lr=config["lr"], batch_size=config["batch"], seed=seed,
-                             device=device, progress=progress, desc=f"{spec.name} {name}", ready=ready)
+                             device=device, progress=progress, desc=f"{spec.name} {name}", ready=ready,
+                             checkpoint=checkpoint)
         return {"val_accuracy": rec["accuracy_by_group"][0], "epochs": rec["epochs"], "seconds": rec["seconds"],
                 "train_size": rec["train_size"]}, {}
 

@@ -21,7 +21,7 @@ from ..core import Environment, EvalSet, GroundTruth, Verification
 from ..data.textbox import BACKGROUNDS, contents_of, generate_textbox, load_image_folder
 from ..errors import AttrlabError
 from ..models.cnn import CompactCNN, SmerfCNN
-from ..models.training import train_verified
+from ..models.training import group_accuracy, train_verified
 from .contract import EnvironmentSpec, Option, register_environment
 from .smerf_table import SETTINGS as TABLE
 from .smerf_table import get_setting
@@ -137,25 +137,31 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, back
         train_n = {lab: int(round(n * factor)) for lab, n in setting.train_per_bucket.items()}
         val_n = config["val_per_bucket"] or setting.val_per_bucket
 
-        def fit(model, k=k, setting=setting, name=name, train_n=train_n, val_n=val_n):
+        val, val_y = _data(setting, {0: val_n, 1: val_n}, seed * 1000 + 3 * k + 2, background, photos)
+
+        def fit(model, checkpoint, k=k, setting=setting, name=name, train_n=train_n, val=val, val_y=val_y):
             train, train_y = _data(setting, train_n, seed * 1000 + 3 * k + 1, background, photos)
-            val, val_y = _data(setting, {0: val_n, 1: val_n}, seed * 1000 + 3 * k + 2, background, photos)
-            return train_verified(model, (train.images, train_y), (val.images, val_y, val.buckets), threshold,
-                                  config["max_epochs"], lr=config["lr"], seed=seed, device=device, progress=progress,
-                                  desc=f"smerf {name}"), {}
+            record = train_verified(model, (train.images, train_y), (val.images, val_y, val.buckets), threshold,
+                                    config["max_epochs"], lr=config["lr"], seed=seed, device=device, progress=progress,
+                                    desc=f"smerf {name}", checkpoint=checkpoint)
+            record.pop("epoch_results")
+            return record, {}
 
         trained = train_or_load(SPEC, name, lambda setting=setting: _model(config["model"], setting.kind), fit,
                                 seed=seed, options=options, cache_dir=cache_dir,
                                 data_id={"images": folder_id(images)} if images else None)
-        record = dict(trained.record)
-        verification = Verification(record.pop("passed"), record)
+        # verified here, on the held-out images, whether trained now or loaded: a cache file's own
+        # record is never taken as the verdict
+        by_bucket = group_accuracy(trained.model, val.images, val_y, val.buckets, torch.device("cpu"))
+        record = {**trained.record, "accuracy_by_group": by_bucket, "threshold": threshold}
+        record.pop("passed", None)
+        verification = Verification(bool(by_bucket) and min(by_bucket.values()) >= threshold, record)
         test_n = config["test_per_bucket"]
         test, test_y = _data(setting, {0: test_n, 1: test_n}, seed * 1000 + 3 * k + 3, background, photos, shuffle=True)
         gt = _ground_truth(setting, test, test_y)
         eval_sets.append(EvalSet("smerf", trained.model, test.images, test_y, gt, name, verification=verification))
     return Environment("smerf", {"preset": preset, "seed": seed, "settings": names, "background": background,
                                  "images": str(images), "threshold": threshold, **config}, eval_sets)
-
 
 
 from . import smerf_report  # noqa: E402,F401  (registers its report section)

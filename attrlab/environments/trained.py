@@ -63,25 +63,26 @@ def freeze(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def train_or_load(spec: EnvironmentSpec, setting: str, make_model: Callable[[], torch.nn.Module],
-                  fit: Callable[[torch.nn.Module], tuple[dict, dict]], *, seed: int, options: Mapping[str, Any],
+                  fit: Callable[[torch.nn.Module, Path], tuple[dict, dict]], *, seed: int, options: Mapping[str, Any],
                   data_id: Any = None, cache_dir: str | os.PathLike | None = None) -> Trained:
     """The trained model of one setting of ``spec``'s environment.
 
     ``make_model()`` builds the architecture (called right after ``torch.manual_seed(seed)``, so
-    its initial weights follow the seed); ``fit(model)`` trains it and returns ``(record,
-    extras)``: a JSON-able training record and a dict of tensors (nested dicts/lists of tensors
-    and numbers) worth keeping.
+    its initial weights follow the seed); ``fit(model, checkpoint)`` trains it (writing its
+    per-epoch state to ``checkpoint``, so a killed training resumes there: see
+    :func:`attrlab.models.training.train_verified`) and returns ``(record, extras)``: a JSON-able
+    training record and a dict of tensors (nested dicts/lists of tensors and numbers) worth keeping.
 
     Example:
         >>> import tempfile
         >>> from attrlab.environments.contract import EnvironmentSpec, Option
         >>> spec = EnvironmentSpec("doc", "doc", "image", ("s",), {"quick": {}}, (Option("lr", float, 0.1, "lr"),))
         >>> cache = tempfile.mkdtemp()
-        >>> t = train_or_load(spec, "s", lambda: torch.nn.Linear(2, 2), lambda m: ({"epochs": 1}, {}), seed=0,
+        >>> t = train_or_load(spec, "s", lambda: torch.nn.Linear(2, 2), lambda m, ckpt: ({"epochs": 1}, {}), seed=0,
         ...                   options={"lr": 0.1}, cache_dir=cache)
         >>> t.record, t.model.weight.requires_grad
         ({'epochs': 1, 'cached': False}, False)
-        >>> train_or_load(spec, "s", lambda: torch.nn.Linear(2, 2), lambda m: 1 / 0, seed=0, options={"lr": 0.1},
+        >>> train_or_load(spec, "s", lambda: torch.nn.Linear(2, 2), lambda m, ckpt: 1 / 0, seed=0, options={"lr": 0.1},
         ...               cache_dir=cache).record["cached"]
         True
     """
@@ -95,10 +96,12 @@ def train_or_load(spec: EnvironmentSpec, setting: str, make_model: Callable[[], 
     if loaded is not None:
         record, extras = loaded
         return Trained(freeze(model), {**record, "cached": True}, extras, path)
-    record, extras = fit(model)
+    checkpoint = path.with_name(path.stem + ".partial.pt")
+    record, extras = fit(model, checkpoint)
     freeze(model)
     write_atomic(path, lambda p: torch.save({"model": model.state_dict(), "extras": extras}, p))
     write_atomic(meta, lambda p: p.write_text(json.dumps({"record": record, "key": key}, indent=1, default=str)))
+    checkpoint.unlink(missing_ok=True)
     return Trained(model, {**record, "cached": False}, extras, path)
 
 

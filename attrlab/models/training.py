@@ -6,12 +6,17 @@ record that, and the report flags its scores.
 """
 from __future__ import annotations
 
+import os
 import time
+import warnings
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
+
+from ..storage import load_tensors, write_atomic
 
 
 def group_accuracy(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor,
@@ -50,8 +55,9 @@ def accuracy(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, devic
 def train_verified(model: nn.Module, train: tuple, val: tuple, threshold: float = 0.95, max_epochs: int = 20,
                    lr: float = 1e-3, batch_size: int = 64, seed: int = 0, device: torch.device | str = "cpu",
                    progress: bool = True, desc: str = "training",
-                   on_epoch: Callable[[int, nn.Module, dict], None] | None = None,
-                   ready: Callable[[nn.Module], bool] | None = None) -> dict[str, Any]:
+                   on_epoch: Callable[[int, nn.Module, dict], Any] | None = None,
+                   ready: Callable[[nn.Module], bool] | None = None,
+                   checkpoint: str | os.PathLike | None = None) -> dict[str, Any]:
     """Train ``model`` on ``train = (inputs, labels)`` until every group of ``val = (inputs,
     labels, groups)`` reaches ``threshold`` accuracy, or ``max_epochs`` pass (``val = (inputs,
     labels)``: one group, the overall accuracy). ``on_epoch(epoch,
@@ -60,7 +66,12 @@ def train_verified(model: nn.Module, train: tuple, val: tuple, threshold: float 
     instead of cross-entropy; ``ready(model)`` is a further condition for stopping early (e.g. a
     rationale model's selection rate on the target).
 
-    Returns the verification record: per-group accuracy, epochs, seconds, passed.
+    ``checkpoint``: a file written (atomically, tensors only) after every epoch with the model,
+    the optimiser, the random states and what ``on_epoch`` returned; a training that was killed
+    resumes from its last finished epoch and ends exactly where an uninterrupted one would.
+
+    Returns the training record: per-group validation accuracy, epochs, seconds, passed, and
+    ``epoch_results`` (what ``on_epoch`` returned after each epoch, in order).
     """
     device = torch.device(device)
     g = torch.Generator().manual_seed(seed)
@@ -71,9 +82,24 @@ def train_verified(model: nn.Module, train: tuple, val: tuple, threshold: float 
     loss_fn = nn.CrossEntropyLoss()
     start = time.perf_counter()
     acc: dict[int, float] = {}
-    epoch = 0
-    bar = tqdm(range(1, max_epochs + 1), desc=desc, unit="epoch", disable=not progress, leave=False)
-    for epoch in bar:
+    epoch, first, results, spent = 0, 1, [], 0.0
+    path = Path(checkpoint) if checkpoint else None
+    if path is not None and path.exists():
+        try:
+            state = load_tensors(path)
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            g.set_state(state["generator"])
+            torch.set_rng_state(state["torch_rng"])
+            epoch, acc, results, spent = state["epoch"], state["accuracy"], state["results"], state["seconds"]
+            first = epoch + 1
+        except Exception as exc:  # a damaged checkpoint: start again
+            warnings.warn(f"training checkpoint {path} is unusable ({exc}); training from the start", stacklevel=2)
+            path.unlink(missing_ok=True)
+    done = bool(acc) and min(acc.values()) >= threshold and (ready is None or ready(model))
+    bar = tqdm(range(first, max_epochs + 1), desc=desc, unit="epoch", disable=not progress or done, leave=False,
+               initial=first - 1, total=max_epochs)
+    for epoch in (bar if not done else ()):
         model.train()
         order = torch.randperm(len(x), generator=g)
         for i in range(0, len(x), batch_size):
@@ -87,11 +113,16 @@ def train_verified(model: nn.Module, train: tuple, val: tuple, threshold: float 
         worst = min(acc.values())
         bar.set_postfix_str(f"worst group {worst:.3f}", refresh=False)
         if on_epoch is not None:
-            on_epoch(epoch, model, acc)
+            results.append(on_epoch(epoch, model, acc))
+        if path is not None:
+            state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": g.get_state(),
+                     "torch_rng": torch.get_rng_state(), "epoch": epoch, "accuracy": acc, "results": results,
+                     "seconds": spent + time.perf_counter() - start}
+            write_atomic(path, lambda p: torch.save(state, p))
         if worst >= threshold and (ready is None or ready(model)):
             break
     bar.close()
     model.eval()
     return {"passed": bool(acc) and min(acc.values()) >= threshold, "threshold": threshold, "epochs": epoch,
-            "seconds": round(time.perf_counter() - start, 2), "accuracy_by_group": acc,
-            "train_size": int(len(x)), "val_size": int(len(vx))}
+            "seconds": round(spent + time.perf_counter() - start, 2), "accuracy_by_group": acc,
+            "train_size": int(len(x)), "val_size": int(len(vx)), "epoch_results": results}
