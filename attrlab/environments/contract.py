@@ -31,6 +31,8 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 from ..core import Environment
 from ..errors import AttrlabError, unknown_name
+from ..imports import is_reference, load_object
+from ..keys import callable_id
 
 MODALITIES = ("image", "text", "rationale")
 
@@ -49,6 +51,8 @@ class Option:
         model: whether the option shapes the trained model, so it enters the model's cache key
             (evaluation-only options such as the number of attributed test images do not).
         flag: also offered as its own CLI flag (``--images DIR``), not only ``--set``.
+        references: besides ``choices``, a class or factory is accepted, as a Python object or
+            by reference (``module:Name``, ``file.py:Name``): a user's own model.
     """
 
     name: str
@@ -60,12 +64,18 @@ class Option:
     maximum: Optional[float] = None
     model: bool = True
     flag: bool = False
+    references: bool = False
 
     def convert(self, value: Any, env: str = "") -> Any:
         """``value`` (CLI text or a Python value) as this option's type, validated."""
         where = f"{env} option {self.name}"
         if value is None and self.type is not str:
             return None
+        if self.references and (callable(value) or (isinstance(value, str) and value not in self.choices
+                                                    and is_reference(value))):
+            if isinstance(value, str):
+                load_object(value)  # a reference that does not resolve is refused now, in one line
+            return value
         try:
             if self.type is bool and isinstance(value, str):
                 low = value.strip().lower()
@@ -85,7 +95,8 @@ class Option:
         if isinstance(out, float) and not math.isfinite(out):
             raise AttrlabError(f"{where}={value} must be a finite number ({self.help})")
         if self.choices and out not in self.choices:
-            raise AttrlabError(f"{where}={out!r} is not allowed; choose one of {', '.join(map(str, self.choices))}")
+            more = " or your own class (module:Class, file.py:Class)" if self.references else ""
+            raise AttrlabError(f"{where}={out!r} is not allowed; choose one of {', '.join(map(str, self.choices))}{more}")
         if self.minimum is not None and out < self.minimum:
             raise AttrlabError(f"{where}={out} is below its minimum {self.minimum:g} ({self.help})")
         if self.maximum is not None and out > self.maximum:
@@ -164,7 +175,10 @@ class EnvironmentSpec:
 
     def model_key(self, options: Mapping[str, Any]) -> dict[str, Any]:
         """The options that shape a trained model (its cache key is derived from them)."""
-        return {o.name: options[o.name] for o in self.options if o.model and o.name in options}
+        key = {o.name: options[o.name] for o in self.options if o.model and o.name in options}
+        # a user's class or factory: by its code, not by its address in memory
+        return {k: (f"{getattr(v, '__qualname__', type(v).__name__)}:{callable_id(v)}" if callable(v) else v)
+                for k, v in key.items()}
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ prove the manipulation is used, so such runs are reported, never verified.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +36,8 @@ from ..data.reassignment import reassign, reassignment_matrix
 from ..errors import AttrlabError
 from ..metrics.bounds import binomial_tail, max_accuracy_without_manipulation, shapley_bound
 from ..models.classifiers import MODELS as CLASSIFIERS, build_classifier
-from ..models.training import accuracy, train_verified
+from ..models.training import accuracy, predicted_classes, train_verified
+from ..models.user import build_user_model
 from .contract import EnvironmentSpec, Option, register_environment
 from .trained import folder_id, freeze, train_or_load
 
@@ -77,7 +79,8 @@ SPEC = EnvironmentSpec(
         Option("eval_per_class", int, 8, "attributed test images per class", minimum=1, maximum=100_000, model=False),
         Option("runs", int, 1, "runs (models) per manipulation in the er experiment", minimum=1, maximum=1000),
         Option("max_epochs", int, 12, "training epochs at most", minimum=1, maximum=10_000),
-        Option("model", str, "small", "architecture", choices=tuple(CLASSIFIERS)),
+        Option("model", str, "small", "architecture: small CNN, ResNet-34, or your own class/factory "
+               "(module:Class, file.py:Class)", choices=tuple(CLASSIFIERS), references=True, flag=True),
         Option("lr", float, 2e-3, "Adam learning rate", minimum=1e-8, maximum=10.0),
         Option("batch", int, 64, "training batch size", minimum=1, maximum=100_000),
         Option("cache_dir", str, "", "model cache folder (default $ATTRLAB_CACHE/models)", model=False),
@@ -213,11 +216,12 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, expe
     options = {"experiment": experiment, "manipulation": manipulation, "r": r, "images": images, "classes": classes,
                "threshold": threshold, "alpha": alpha, **config}
     dev = torch.device(device)
-    eval_sets, sources = [], {}
+    eval_sets, sources, actual_sizes = [], {}, {}
     for k, run in enumerate(runs):
         rng = np.random.default_rng([seed, k, 11])
         if run.pair not in sources:  # runs on the same pair share its images: read or crop them once
             sources[run.pair] = _split_data(run, config, seed, images, pair)
+            _say_actual_sizes(sources[run.pair], config, actual_sizes, images or "the embedded photographs")
         data = sources[run.pair]
         modified = {s: modify(*data[s], run.manipulation, run.r, rng) for s in SPLITS}
         er = modified["test"][2]
@@ -239,20 +243,23 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, expe
             return ({"val_accuracy": rec["accuracy_by_group"][0], "epochs": rec["epochs"], "seconds": rec["seconds"],
                      "train_size": rec["train_size"]}, {"checkpoints": rec["epoch_results"]})
 
-        trained = train_or_load(SPEC, run.name, lambda: build_classifier(config["model"]), fit, seed=seed,
+        trained = train_or_load(SPEC, run.name, lambda: _classifier(config["model"], config["side"]), fit, seed=seed,
                                 options=options, cache_dir=cache_dir,
                                 data_id={"k": k, "manipulation": [run.manipulation.name, run.manipulation.params], "r": run.r,
                                          "pair": run.pair, "images": folder_id(images) if images else None})
         model, checkpoints = trained.model, trained.extras["checkpoints"]
         p = accuracy(model, *tensors["test"], torch.device("cpu"))
         record = {**trained.record, **verify(p, len(tensors["test"][1]), run.r, threshold, alpha)}
+        record["predicted_classes"] = predicted_classes(model, tensors["test"][0])
+        if len(record["predicted_classes"]) < 2:
+            record.update(passed=False, collapsed=True, reason="the model predicts one class for every test image")
         record.update({"manipulation": run.manipulation.name, "er_fraction": float(er.mean()), "r": run.r,
                        "visibility": run.manipulation.visibility, "pair": "/".join(run.pair),
                        "accuracy_by_epoch": [round(c["test_accuracy"], 4) for c in checkpoints]})
         models = [(run.name, model, None, record)]
         if run.checkpoints:
             for c in checkpoints:
-                m = build_classifier(config["model"])
+                m = _classifier(config["model"], config["side"])
                 m.load_state_dict(c["state_dict"])
                 rec = verify(c["test_accuracy"], len(tensors["test"][1]), run.r, threshold, alpha)
                 models.append((f"{run.name}-epoch{c['epoch']}", freeze(m), c["epoch"], {**rec, "epoch": c["epoch"]}))
@@ -260,9 +267,30 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, expe
                       for name, m, epoch, rec in models]
     return Environment("semi-natural-image", {"preset": preset, "seed": seed, "experiment": experiment,
                                               "runs": [run.name for run in runs], "images": str(images),
-                                              "classes": classes, "threshold": threshold, "alpha": alpha, **config},
+                                              "classes": classes, "threshold": threshold, "alpha": alpha, **config,
+                                              **({"actual_sizes": actual_sizes} if actual_sizes else {})},
                        eval_sets, required=[run.name for run in runs])
 
+
+
+def _say_actual_sizes(data: dict, config: dict, actual: dict, source: str) -> None:
+    """Warn once when a folder holds fewer images than the preset asks, and keep the actual sizes
+    (images per class and split) for config.json and the report."""
+    sizes = {s: [int(len(data[s][1]) - int(data[s][1].sum())), int(data[s][1].sum())] for s in SPLITS}
+    wanted = {"train": config["train"], "val": config["val"], "test": config["test"]}
+    short = {s: n for s, n in sizes.items() if min(n) < wanted[s]}
+    if short:
+        actual.update(sizes)
+        warnings.warn(f"{source} holds fewer images than asked: per class (train, val, test) "
+                      f"{tuple(sizes[s] for s in SPLITS)} instead of {tuple(wanted[s] for s in SPLITS)}; "
+                      "config.json and the report say so", stacklevel=3)
+
+
+def _classifier(model, side: int) -> torch.nn.Module:
+    """A built-in classifier by name, else a user's class or factory for (3, side, side) images."""
+    if isinstance(model, str) and model in CLASSIFIERS:
+        return build_classifier(model)
+    return build_user_model(model, (3, side, side), 2)
 
 
 def _eval_set(name: str, model, run: Run, test: tuple, er: np.ndarray, epoch, record: dict, config: dict,

@@ -24,7 +24,8 @@ from ..data.text import MANIPULATIONS, Vocabulary, embedded_corpus, load_corpus,
 from ..errors import AttrlabError
 from ..metrics.bounds import binomial_tail
 from ..models.text import AttentionClassifier
-from ..models.training import accuracy, train_verified
+from ..models.training import accuracy, predicted_classes, train_verified
+from ..models.user import build_user_model
 from .contract import EnvironmentSpec, Option, register_environment
 from .trained import train_or_load
 
@@ -65,6 +66,9 @@ SPEC = EnvironmentSpec(
     },
     options=CORPUS_OPTIONS + (
         Option("attn", int, 64, "additive attention size", minimum=1, maximum=4096),
+        Option("model", str, "bilstm-attention", "the paper's BiLSTM + additive attention, or your own text "
+               "classifier (module:Class, file.py:Class; the attention method needs a .attention(ids) method)",
+               choices=("bilstm-attention",), references=True, flag=True),
         Option("seeds", int, 1, "models (seeds) per data set", minimum=1, maximum=1000),
     ),
     test_options={"train": 40, "val": 10, "test": 10, "eval_docs": 2, "emb": 4, "hidden": 4, "attn": 4,
@@ -125,13 +129,19 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, corp
             enc = {k: _encode(v, vocab, config["max_len"]) for k, v in data.items()}
             name = kind if config["seeds"] == 1 else f"{kind}-s{run_seed}"
             model, verification = fit_and_verify(
-                SPEC, name, lambda: AttentionClassifier(len(vocab), config["emb"], config["hidden"], config["attn"]),
+                SPEC, name, lambda: _text_model(config, len(vocab)),
                 enc, config, run_seed, options, corpus_id, cache_dir, threshold, alpha, dev, progress,
                 {"vocabulary": len(vocab), "corpus": corpus_id})
             eval_sets.append(_eval_set(name, model, data["test"], enc["test"], config["eval_docs"], vocab,
                                        verification=verification))
     return Environment("text-attention", {"preset": preset, "seed": seed, "settings": names, "corpus": corpus or "embedded",
                                           "corpus_id": corpus_id, "threshold": threshold, **config}, eval_sets)
+
+
+def _text_model(config: dict, vocab_size: int) -> torch.nn.Module:
+    if config["model"] == "bilstm-attention":
+        return AttentionClassifier(vocab_size, config["emb"], config["hidden"], config["attn"])
+    return build_user_model(config["model"], (config["max_len"],), 2, vocab_size=vocab_size)
 
 
 def fit_and_verify(spec: EnvironmentSpec, name: str, make_model, enc: dict, config: dict, seed: int, options: dict,
@@ -159,6 +169,9 @@ def fit_and_verify(spec: EnvironmentSpec, name: str, make_model, enc: dict, conf
     record = {**trained.record, "test_accuracy": round(p, 4), "test_size": len(test_y), "p_star": 0.5,
               "binomial_tail": tail, "threshold": threshold, **facts}
     passed = bool(p >= threshold and tail <= alpha)
+    record["predicted_classes"] = predicted_classes(model, test_x)
+    if len(record["predicted_classes"]) < 2:
+        passed, record["collapsed"], record["reason"] = False, True, "the model predicts one class for every document"
     if extra_check is not None:
         record["accurate"] = passed
         passed = bool(extra_check(model, record)) and passed

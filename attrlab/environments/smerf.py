@@ -21,7 +21,8 @@ from ..core import Environment, EvalSet, GroundTruth, Verification
 from ..data.textbox import BACKGROUNDS, contents_of, generate_textbox, load_image_folder
 from ..errors import AttrlabError
 from ..models.cnn import CompactCNN, SmerfCNN
-from ..models.training import group_accuracy, train_verified
+from ..models.user import build_user_model
+from ..models.training import group_accuracy, predicted_classes, train_verified
 from .contract import EnvironmentSpec, Option, register_environment
 from .smerf_table import SETTINGS as TABLE
 from .smerf_table import get_setting
@@ -70,8 +71,8 @@ SPEC = EnvironmentSpec(
                maximum=1_000_000),
         Option("test_per_bucket", int, 4, "attributed test images per bucket", minimum=1, maximum=100_000, model=False),
         Option("max_epochs", int, 20, "training epochs at most", minimum=1, maximum=10_000),
-        Option("model", str, "compact", "architecture: the paper's simple/complex CNN or our compact presence CNN",
-               choices=MODELS),
+        Option("model", str, "compact", "architecture: the paper's simple/complex CNN, our compact presence CNN, "
+               "or your own class/factory (module:Class, file.py:Class)", choices=MODELS, references=True, flag=True),
         Option("lr", float, 1e-3, "Adam learning rate", minimum=1e-8, maximum=10.0),
         Option("cache_dir", str, "", "model cache folder (default $ATTRLAB_CACHE/models)", model=False),
     ),
@@ -82,14 +83,15 @@ SPEC = EnvironmentSpec(
 )
 
 
-def _model(name: str, kind: str):
+def _model(name, kind: str):
     """``paper``: App. A.2's simple or complex CNN, as the setting says; ``compact``: our
-    presence CNN (:class:`attrlab.models.cnn.CompactCNN`) for every setting."""
+    presence CNN (:class:`attrlab.models.cnn.CompactCNN`) for every setting; anything else a
+    user's class or factory (:mod:`attrlab.models.user`) for 3×64×64 images and 2 classes."""
     if name == "paper":
         return SmerfCNN(kind)
     if name == "compact":
         return CompactCNN()
-    raise AttrlabError(f"unknown SMERF model '{name}'; choose one of {', '.join(MODELS)}")
+    return build_user_model(name, (3, 64, 64), 2)
 
 
 def _data(setting, per_bucket: dict, seed: int, background: str, photos, shuffle: bool = False) -> tuple:
@@ -153,9 +155,13 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, back
         # verified here, on the held-out images, whether trained now or loaded: a cache file's own
         # record is never taken as the verdict
         by_bucket = group_accuracy(trained.model, val.images, val_y, val.buckets, torch.device("cpu"))
-        record = {**trained.record, "accuracy_by_group": by_bucket, "threshold": threshold}
+        record = {**trained.record, "accuracy_by_group": by_bucket, "threshold": threshold,
+                  "predicted_classes": predicted_classes(trained.model, val.images)}
         record.pop("passed", None)
-        verification = Verification(bool(by_bucket) and min(by_bucket.values()) >= threshold, record)
+        passed = bool(by_bucket) and min(by_bucket.values()) >= threshold
+        if len(record["predicted_classes"]) < 2:
+            passed, record["collapsed"], record["reason"] = False, True, "the model predicts one class for every image"
+        verification = Verification(passed, record)
         test_n = config["test_per_bucket"]
         test, test_y = _data(setting, {0: test_n, 1: test_n}, seed * 1000 + 3 * k + 3, background, photos, shuffle=True)
         gt = _ground_truth(setting, test, test_y)

@@ -22,6 +22,7 @@ from typing import Any, Callable
 import torch
 
 from ..errors import AttrlabError, unknown_name
+from ..imports import is_reference
 from ..keys import callable_id
 
 
@@ -162,7 +163,13 @@ def get_method(spec: str | Callable, label: str | None = None, defaults: dict | 
         >>> get_method("gradient")(model, x, torch.tensor([0])).shape
         torch.Size([1, 1, 2, 2])
     """
+    if isinstance(spec, str) and is_reference(spec):
+        _load_builtin()
+        if spec.strip().split(":")[0] not in _REGISTRY:
+            return _bind_reference(spec.strip(), label)
     if callable(spec) and not isinstance(spec, str):
+        if _is_attribution_class(spec):
+            return _bind_class(spec, label)
         # its source, closure, globals and `version` go into the runner's cache key, so an edited
         # (or re-parametrised) function is not served stale results
         return BoundMethod(label or getattr(spec, "__name__", type(spec).__name__), spec, {"code": callable_id(spec)})
@@ -176,6 +183,44 @@ def get_method(spec: str | Callable, label: str | None = None, defaults: dict | 
         if full.get("baseline") == "data" and "baseline" not in params:
             label += ":baseline=data"  # its references are the batch: say so wherever its records go
     return BoundMethod(label, fn, full)
+
+
+def _is_attribution_class(obj: Any) -> bool:
+    """A Captum-style attribution class: constructed with the model, ``attribute(inputs, target=)``."""
+    return inspect.isclass(obj) and callable(getattr(obj, "attribute", None))
+
+
+def _bind_class(cls: type, label: str | None) -> BoundMethod:
+    """A Captum attribution class (``captum.attr:Saliency``, or any class built from the model
+    whose ``attribute(inputs, target=...)`` returns maps) as a method."""
+    def fn(model, inputs, targets):
+        leaf = inputs.detach().clone().requires_grad_(inputs.is_floating_point())
+        return cls(model).attribute(leaf, target=targets)
+
+    return BoundMethod(label or cls.__name__, fn, {"code": callable_id(cls)})
+
+
+def _bind_reference(ref: str, label: str | None) -> BoundMethod:
+    """``module.path:name`` or ``file.py:name`` (a function or an attribution class) as a method,
+    labelled by its name; the file's text enters the cache key beside the object's code."""
+    from ..imports import load_object
+
+    obj = load_object(ref)
+    name = label or ref.split(":")[1]
+    if _is_attribution_class(obj):
+        bound = _bind_class(obj, name)
+    elif callable(obj):
+        bound = BoundMethod(name, obj, {"code": callable_id(obj)})
+    else:
+        raise AttrlabError(f"'{ref}' is a {type(obj).__name__}, not a function or an attribution class")
+    head = ref.split(":")[0]
+    if head.endswith(".py") or "/" in head:
+        import hashlib
+        from pathlib import Path
+
+        bound.params["file"] = hashlib.sha1(Path(head).expanduser().read_bytes()).hexdigest()[:12]
+    bound.params["reference"] = ref
+    return bound
 
 
 def attribute(fn: Callable, model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor,

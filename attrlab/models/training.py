@@ -126,3 +126,22 @@ def train_verified(model: nn.Module, train: tuple, val: tuple, threshold: float 
     return {"passed": bool(acc) and min(acc.values()) >= threshold, "threshold": threshold, "epochs": epoch,
             "seconds": round(spent + time.perf_counter() - start, 2), "accuracy_by_group": acc,
             "train_size": int(len(x)), "val_size": int(len(vx)), "epoch_results": results}
+
+
+def predicted_classes(model: nn.Module, inputs: torch.Tensor, device: torch.device | str = "cpu",
+                      batch_size: int = 512) -> list[int]:
+    """The classes ``model`` predicts on ``inputs``, sorted: one class means a collapsed model
+    (its accuracy is the class balance and its maps say nothing of the task).
+
+    Example:
+        >>> m = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+        >>> with torch.no_grad():
+        ...     _ = m[1].weight.zero_()
+        >>> predicted_classes(m, torch.randn(6, 4))
+        [0]
+    """
+    model.eval()
+    with torch.no_grad():
+        preds = torch.cat([model(inputs[i:i + batch_size].to(device)).argmax(1).cpu()
+                           for i in range(0, len(inputs), batch_size)])
+    return sorted(int(c) for c in preds.unique())
