@@ -2,6 +2,8 @@
 
     attrlab run [ENV ...] [--quick|--full] [--methods a,b] [--settings s] [--out DIR] [--seed N] [--device D]
     attrlab report DIR
+    attrlab compare RUN [RUN ...] [--out DIR]
+    attrlab check METHOD [--quick]
     attrlab list methods|environments
 """
 from __future__ import annotations
@@ -124,8 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="; ".join(f"{env}: {opt.help}" for env, opt in owners))
     r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     r.set_defaults(preset="quick")
-    rep = sub.add_parser("report", help="rebuild tables, figures and report.html from a run folder's records")
+    rep = sub.add_parser("report", help="rebuild tables, figures and report.html from a run folder's records "
+                         "(a folder of several runs: their comparison)")
     rep.add_argument("folder")
+    cmp_ = sub.add_parser("compare", help="one table across run folders: each method's headline score and rank "
+                          "per environment, its mean rank with a 95%% interval")
+    cmp_.add_argument("runs", nargs="+", metavar="RUN", help="run folders, or folders holding runs")
+    cmp_.add_argument("--out", help="where compare.csv/.png and the merged records go (default: compare/ beside "
+                      "the first run)")
     ls = sub.add_parser("list", help="list registered methods or environments")
     ls.add_argument("what", choices=["methods", "environments"])
     ls.add_argument("-v", "--verbose", action="store_true", help="with descriptions and parameters")
@@ -180,8 +188,28 @@ def _print_headline(out: Path) -> None:
 def _cmd_report(args) -> int:
     from .report import build_report
 
-    path = build_report(Path(args.folder))
+    folder = Path(args.folder)
+    if not (folder / "records.csv").exists() and folder.is_dir() and any(folder.glob("*/records.csv")):
+        args.runs, args.out = [str(folder)], str(folder / "compare")
+        return _cmd_compare(args)
+    path = build_report(folder)
     print(path)
+    return 0
+
+
+def _cmd_compare(args) -> int:
+    import pandas as pd
+
+    from .report.compare import compare, run_folders
+
+    first = run_folders(args.runs)[0]
+    out = Path(args.out) if args.out else first.parent / "compare"
+    table = compare(args.runs, out)
+    shown = table[[c for c in table.columns if not c.startswith("rank in ")]]
+    shown = shown.rename(columns=lambda c: c.split(": ")[0])  # the environment; the metric's name is in the CSV
+    with pd.option_context("display.width", 250, "display.max_columns", 30):
+        print(shown.to_string(float_format=lambda v: f"{v:.3f}", na_rep="–"))
+    print(f"\n{out / 'compare.csv'}\n{out / 'compare.png'}")
     return 0
 
 
@@ -220,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # -h, or a bad argument already said in one line
         return int(exc.code or 0)
     try:
-        return {"run": _cmd_run, "report": _cmd_report, "list": _cmd_list}[args.command](args)
+        return {"run": _cmd_run, "report": _cmd_report, "list": _cmd_list, "compare": _cmd_compare}[args.command](args)
     except AttrlabError as e:
         print(f"attrlab: error: {e}", file=sys.stderr)
         return 2

@@ -175,6 +175,7 @@ def run(config: RunConfig) -> Path:
         "method_parameters": {m.label: m.params for m in methods}, "device": str(device),
         "metrics": asdict(config.metrics), "batch_size": config.batch_size, "model_id": model_id,
         "attrlab_version": __version__,
+        "headline": {"metric": registered.spec.headline[0], "name": registered.spec.headline[1]},
     }, indent=2, default=str))
 
     jobs = []

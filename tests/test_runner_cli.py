@@ -135,3 +135,25 @@ def test_an_edited_user_method_is_not_served_from_the_cache(tmp_path):
 
     _run(tmp_path, [mine])
     assert len(list((tmp_path / "jobs").glob("*.csv"))) == 2 * n_jobs
+
+
+def test_compare_ranks_methods_across_runs_of_different_environments(tmp_path, capsys):
+    from attrlab.report.compare import compare
+
+    a = _run(tmp_path / "al", ["gradient", "deeplift:baseline=true", "random"])
+    b = run(RunConfig(environment="attributionlab", out_dir=tmp_path / "al2", methods=["deeplift:baseline=true", "edge"],
+                      options={"n_images": 3, "size": 32, "n_colours": 3}, progress=False, report=False))
+    table = compare([a, b], tmp_path / "cmp")
+    assert table.index[0] == "deeplift:baseline=true"  # the exact method is first in both runs
+    assert table.loc["deeplift:baseline=true", "runs"] == 2 and table.loc["random", "runs"] == 1
+    assert table.loc["deeplift:baseline=true", "mean rank"] == 1.0
+    merged = pd.read_csv(tmp_path / "cmp" / "records.csv")
+    assert set(merged["run"]) == {str(a), str(b)}
+    assert (tmp_path / "cmp" / "compare.png").exists()
+    # `attrlab report` of a folder of runs compares them
+    (tmp_path / "both").mkdir()
+    shutil.copytree(a, tmp_path / "both" / "one")
+    shutil.copytree(b, tmp_path / "both" / "two")
+    assert main(["report", str(tmp_path / "both")]) == 0
+    assert "deeplift:baseline=true" in capsys.readouterr().out
+    assert (tmp_path / "both" / "compare" / "compare.csv").exists()

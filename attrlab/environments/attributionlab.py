@@ -52,6 +52,7 @@ SPEC = EnvironmentSpec(
     ),
     in_default_run=True,
     extra_methods=EXTRA_METHODS,
+    headline=("positive_f1", "positive F1 (signed ground truth)"),
     test_options={"n_images": 2, "size": 32},
 )
 

@@ -130,6 +130,8 @@ class EnvironmentSpec:
             from options, like ``article-rl-sel0.11``), not against ``settings``.
         test_options: options for a tiny build that the contract test runs (seconds on a CPU).
         reasons: why a paper method maps to ``None`` or to a stand-in.
+        headline: ``(metric, name)``: the one metric ``attrlab compare`` ranks methods by in this
+            environment, and what the paper calls it (PAFL, Attr%, positive F1, ...); higher is better.
     """
 
     name: str
@@ -144,6 +146,7 @@ class EnvironmentSpec:
     open_settings: bool = False
     test_options: Mapping[str, Any] = field(default_factory=dict)
     reasons: Mapping[str, str] = field(default_factory=dict)
+    headline: tuple = ("mass_focus", "share of attribution on the ground truth")
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:

@@ -86,6 +86,7 @@ SPEC = EnvironmentSpec(
         Option("cache_dir", str, "", "model cache folder (default $ATTRLAB_CACHE/models)", model=False),
     ),
     paper_methods=PAPER_METHODS,
+    headline=("mass_focus", "Attr% of the joint effective region"),
     test_options={"side": 32, "train": 20, "val": 10, "test": 10, "eval_per_class": 1, "max_epochs": 1},
 )
 

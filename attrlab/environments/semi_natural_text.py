@@ -71,6 +71,7 @@ SPEC = EnvironmentSpec(
                choices=("bilstm-attention",), references=True, flag=True),
         Option("seeds", int, 1, "models (seeds) per data set", minimum=1, maximum=1000),
     ),
+    headline=("mass_focus", "Attr% on correlating articles"),
     test_options={"train": 40, "val": 10, "test": 10, "eval_docs": 2, "emb": 4, "hidden": 4, "attn": 4,
                   "max_epochs": 1},
 )

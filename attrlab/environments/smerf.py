@@ -79,6 +79,7 @@ SPEC = EnvironmentSpec(
     in_default_run=True,  # the quick preset trains and evaluates in about 7 min
     paper_methods=PAPER_METHODS,
     reasons=REASONS,
+    headline=("mass_focus", "PAFL (share on the objects to focus on)"),
     test_options={"train_scale": 0.0, "min_train": 20, "val_per_bucket": 10, "test_per_bucket": 1, "max_epochs": 1},
 )
 

@@ -42,6 +42,7 @@ SPEC = EnvironmentSpec(
         Option("strength", float, 1.0, "lambda, the weight of the %Sel regulariser", minimum=0.0, maximum=1e6),
         Option("sel_tolerance", float, 0.02, "largest |test %Sel - target| that verifies", minimum=0.0, maximum=1.0),
     ),
+    headline=("precision_focus", "rationale precision on correlating articles"),
     test_options={"train": 40, "val": 10, "test": 10, "eval_docs": 2, "emb": 4, "hidden": 4, "max_epochs": 1},
 )
 
