@@ -25,6 +25,13 @@ def build_environment(name: str, preset: str = "quick", seed: int = 0, settings=
     return get_environment(name).build(preset, seed=seed, settings=settings, **options)
 
 
+def check_method(method, **kwargs):
+    """A method's verdict: contract, sanity and ground-truth checks (see :mod:`attrlab.checks`)."""
+    from .checks import check_method as _check
+
+    return _check(method, **kwargs)
+
+
 def run(config):
     """Run a study (see :class:`attrlab.runner.RunConfig`); returns the output directory."""
     from .runner import run as _run
@@ -33,4 +40,4 @@ def run(config):
 
 
 __all__ = ["GroundTruth", "EvalSet", "Environment", "Record", "Method", "AttrlabError", "MetricConfig", "score",
-           "get_method", "list_methods", "register", "build_environment", "run", "__version__"]
+           "get_method", "list_methods", "register", "build_environment", "run", "check_method", "__version__"]

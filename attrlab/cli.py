@@ -134,6 +134,17 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("runs", nargs="+", metavar="RUN", help="run folders, or folders holding runs")
     cmp_.add_argument("--out", help="where compare.csv/.png and the merged records go (default: compare/ beside "
                       "the first run)")
+    chk = sub.add_parser("check", help="a method's verdict: contract, sanity and ground-truth checks, each passing, "
+                         "failing with its reason or skipped")
+    chk.add_argument("methods", nargs="*", metavar="METHOD",
+                     help="method specs or references (module:function, file.py:function, captum.attr:Class)")
+    chk.add_argument("--all", action="store_true", help="every registered image and text method")
+    g2 = chk.add_mutually_exclusive_group()
+    g2.add_argument("--quick", dest="quick", action="store_true", default=True, help="small fixtures (default)")
+    g2.add_argument("--full", dest="quick", action="store_false", help="more test samples per check")
+    chk.add_argument("--groups", default="contract,sanity,ground truth", help="comma-separated check groups")
+    chk.add_argument("--out", default="runs/check", help="where check.html and check.csv go")
+    chk.add_argument("--no-progress", action="store_true")
     ls = sub.add_parser("list", help="list registered methods or environments")
     ls.add_argument("what", choices=["methods", "environments"])
     ls.add_argument("-v", "--verbose", action="store_true", help="with descriptions and parameters")
@@ -197,6 +208,33 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_check(args) -> int:
+    from .checks import CHECKS, Lab, check_method, results_table, verdict_matrix, write_check_report
+    from .methods import get_method, list_methods
+
+    names = list(args.methods) + ([m for m in list_methods() if m != "rationale"] if args.all else [])
+    if not names:
+        raise AttrlabError("name a method to check (e.g. attrlab check integrated_gradients) or say --all")
+    groups = _split(args.groups) or []
+    bad = [g for g in groups if g not in CHECKS]
+    if bad:
+        raise AttrlabError(f"unknown check group(s) {', '.join(bad)}; choose from {', '.join(CHECKS)}")
+    methods = [get_method(n, defaults={"seed": 0}) for n in names]  # bad names fail before any work
+    lab = Lab(None, args.quick, not args.no_progress)
+    results = {}
+    for method in methods:
+        results[method.label] = check_method(method, groups=groups, lab=lab)
+        if len(methods) == 1 or not args.all:
+            print(f"\n{method.label}")
+            print(results_table(results[method.label]).to_string(index=False))
+    if len(methods) > 1:
+        print("\n" + verdict_matrix(results).to_string())
+    path = write_check_report(results, args.out)
+    failed = sum(r.status == "fail" for rs in results.values() for r in rs)
+    print(f"\n{failed} check(s) failed; report: {path}")
+    return 0 if failed == 0 else 1
+
+
 def _cmd_compare(args) -> int:
     import pandas as pd
 
@@ -248,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # -h, or a bad argument already said in one line
         return int(exc.code or 0)
     try:
-        return {"run": _cmd_run, "report": _cmd_report, "list": _cmd_list, "compare": _cmd_compare}[args.command](args)
+        return {"run": _cmd_run, "report": _cmd_report, "list": _cmd_list, "compare": _cmd_compare,
+                "check": _cmd_check}[args.command](args)
     except AttrlabError as e:
         print(f"attrlab: error: {e}", file=sys.stderr)
         return 2

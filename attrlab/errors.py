@@ -25,3 +25,8 @@ def unknown_name(kind: str, name: str, choices, listing: str) -> AttrlabError:
     close = difflib.get_close_matches(name, list(choices), n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     return AttrlabError(f"unknown {kind} '{name}'.{hint} {listing}")
+
+
+class MissingContext(AttrlabError):
+    """A method asked for something the environment does not lend (a true baseline, a reference
+    set, a true segmentation): the method does not apply there."""

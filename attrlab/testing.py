@@ -1,4 +1,15 @@
-"""Checks of the environment contract, in the manner of scikit-learn's ``check_estimator``: each
+"""Checks for environments and methods, for attrlab's tests and for your own repository's CI.
+
+Methods: :func:`parametrize_with_checks` turns :mod:`attrlab.checks` into pytest cases, one per
+(method, check), so a method's repository runs attrlab's verdict in its CI::
+
+    from attrlab.testing import parametrize_with_checks
+
+    @parametrize_with_checks(["mypkg.attr:vargrad"], groups=("contract", "sanity"))
+    def test_attrlab_checks(method, check, lab):
+        check(method, lab)   # passes, or fails with the check's reason; skips say why
+
+Environments: checks of the environment contract, in the manner of scikit-learn's ``check_estimator``: each
 check is a plain function that passes or raises ``AssertionError`` with the reason, and
 :func:`check_environment` runs them all on a tiny build of a registered environment (its spec's
 ``test_options``), so a new environment — ours or a user's — is tested the same way.
@@ -125,3 +136,29 @@ def check_environment(name: str, cache_dir: str | os.PathLike | None = None) -> 
             raise AssertionError(f"{name}: {check.__name__} failed: {exc}") from None
         passed.append(check.__name__)
     return passed
+
+
+def parametrize_with_checks(methods, groups=("contract", "sanity", "ground truth"), cache_dir: str | None = None):
+    """A pytest decorator: one case per (method, check) with ids like ``vargrad-check_same_seed_same_map``;
+    the test receives ``method`` (bound), ``check`` (a function that raises on failure and calls
+    ``pytest.skip`` for a check that does not apply) and ``lab`` (shared fixtures, built once)."""
+    import pytest
+
+    from .checks import CHECKS, CheckSkipped, Lab
+    from .methods import get_method
+
+    bound = [get_method(m, defaults={"seed": 0}) for m in methods]
+    lab = Lab(cache_dir)
+
+    def skipping(check):
+        def run(method, lab):
+            try:
+                return check(method, lab)
+            except CheckSkipped as exc:
+                pytest.skip(str(exc))
+        run.__name__ = check.__name__
+        return run
+
+    cases = [(m, skipping(c), lab) for m in bound for g in groups for c in CHECKS[g]]
+    ids = [f"{m.label}-{c.__name__}" for m, c, _ in cases]
+    return pytest.mark.parametrize("method, check, lab", cases, ids=ids)

@@ -15,7 +15,7 @@ from captum._utils.models.linear_model import SkLearnRidge
 from captum.attr import KernelShap, Lime, Occlusion
 from skimage.segmentation import felzenszwalb, quickshift, slic
 
-from ..errors import AttrlabError
+from ..errors import AttrlabError, MissingContext
 from .references import reference, sample_seeds, seeded
 from .registry import register
 
@@ -31,7 +31,7 @@ def segment(images: torch.Tensor, how: str, context=None) -> torch.Tensor:
     """
     if how == "true":
         if not context or "true_segments" not in context:
-            raise AttrlabError("segmentation=true needs an environment that lends true_segments (e.g. attributionlab)")
+            raise MissingContext("segmentation=true needs an environment that lends true_segments (e.g. attributionlab)")
         return context["true_segments"].long()
     if images.dim() != 4 or images.shape[1] != 3:
         raise AttrlabError(f"superpixel segmentation needs RGB images (N, 3, H, W), got {tuple(images.shape)}")

@@ -14,7 +14,7 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from ..errors import AttrlabError
+from ..errors import AttrlabError, MissingContext
 from ..metrics.overlap import gaussian_blur
 
 BASELINES = ("zeros", "blur", "true")
@@ -37,7 +37,7 @@ def reference(kind: str, inputs: torch.Tensor, context: Mapping[str, torch.Tenso
         return gaussian_blur(inputs.reshape(n * c, h, w), blur_sigma).reshape(inputs.shape).to(inputs.dtype)
     if kind == "true":
         if "true_baseline" not in context:
-            raise AttrlabError("baseline=true needs an environment that knows its true baseline (e.g. attributionlab)")
+            raise MissingContext("baseline=true needs an environment that knows its true baseline (e.g. attributionlab)")
         return context["true_baseline"].to(inputs.device, inputs.dtype)
     raise AttrlabError(f"unknown baseline '{kind}'; choose one of {', '.join(BASELINES)}")
 
@@ -54,7 +54,7 @@ def reference_distribution(kind: str, inputs: torch.Tensor, context: Mapping[str
         return torch.cat([torch.zeros_like(inputs[:1]), inputs], 0)
     if kind == "dataset":
         if "reference_set" not in context:
-            raise AttrlabError("baseline=dataset needs an environment that lends a reference set (e.g. semi-natural-image)")
+            raise MissingContext("baseline=dataset needs an environment that lends a reference set (e.g. semi-natural-image)")
         return context["reference_set"].to(inputs.device, inputs.dtype)
     ref = reference(kind, inputs, context)
     # one reference shared by the batch: captum's SHAP methods draw from a distribution

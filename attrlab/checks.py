@@ -1,0 +1,386 @@
+"""``attrlab check``: a method's verdict, in the manner of scikit-learn's ``check_estimator``.
+
+Each check is a plain function ``check(method, lab) -> dict`` that returns the numbers behind a
+pass, raises :class:`CheckFailed` with the reason, or :class:`CheckSkipped` when it does not apply.
+``lab`` holds the shared fixtures, built once and cached like any run (trained models in the model
+cache), so a check of a second method reuses them. The thresholds are stated once, in
+:data:`THRESHOLDS`, and printed beside every verdict.
+
+Groups:
+- **contract**: maps of the input's shape with finite values; the same map twice under the same
+  seed; a sample's map the same alone and in a batch of 8.
+- **sanity**: model randomisation (Adebayo et al. 2018: a trained and a randomised model must give
+  different maps); the designed network's exact signed ground truth (Zhang et al. 2023);
+  completeness for methods that claim it (Σ attributions = f(x) − f(baseline)).
+- **ground truth**: on SMERF's Simple-FR (Kim et al. 2021) PAFL above 0.5 in every bucket, and
+  above the ``random`` and ``edge`` controls by a margin with a 95% bootstrap interval; on a
+  semi-natural watermark model (Zhou et al. 2022) Attr% of the joint ER at least the lower end of
+  the Shapley bound.
+
+Example:
+    >>> import tempfile
+    >>> results = check_method("deeplift:baseline=true", groups=("contract",), cache_dir=tempfile.mkdtemp())
+    >>> [(r.name, r.status) for r in results]  # doctest: +NORMALIZE_WHITESPACE
+    [('check_maps_have_the_input_shape_and_finite_values', 'pass'),
+     ('check_same_seed_same_map', 'pass'),
+     ('check_map_does_not_depend_on_the_batch', 'pass')]
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .errors import AttrlabError, MissingContext
+from .evaluation import score
+from .methods import describe, get_method
+from .methods.registry import BoundMethod
+
+THRESHOLDS = {
+    "rel_tolerance": 1e-5,          # maps compared across calls / batches, relative to the map's scale
+    "randomisation_max_rank_corr": 0.5,  # mean Spearman of |maps|, trained vs randomised model
+    "designed_min_f1": 0.8,         # AttributionLab no-redundant: mean positive and negative F1
+    "completeness_rel_error": 0.05,  # |Σ a − (f(x) − f(x0))| / |f(x) − f(x0)|, mean over samples
+    "simple_min_bucket_pafl": 0.5,  # SMERF Simple-FR: mean PAFL in every bucket with an object to focus on
+    "control_margin": 0.05,         # PAFL above max(random, edge), and the 95% interval's low end above 0
+}
+COMPLETE_METHODS = ("integrated_gradients", "deeplift", "lrp_epsilon")  # claim Σ a = f(x) − f(x0)
+
+
+class CheckFailed(AssertionError):
+    """A check's verdict: the method does not meet the stated threshold (a finding, not a bug)."""
+
+
+class CheckSkipped(Exception):
+    """The check does not apply to this method (the reason says why)."""
+
+
+@dataclass
+class CheckResult:
+    name: str
+    group: str
+    status: str  # pass, fail, skip
+    reason: str = ""
+    numbers: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class Lab:
+    """The shared fixtures of every check, built on first use (trained models are cached)."""
+
+    def __init__(self, cache_dir: str | None = None, quick: bool = True, progress: bool = False):
+        self.cache_dir, self.quick, self.progress = cache_dir, quick, progress
+        self._built: dict[str, Any] = {}
+
+    def _get(self, key: str, make: Callable[[], Any]) -> Any:
+        if key not in self._built:
+            self._built[key] = make()
+        return self._built[key]
+
+    def _env(self, name: str, **options):
+        from .environments import get_environment
+
+        if self.cache_dir and name != "attributionlab":
+            options["cache_dir"] = str(self.cache_dir)
+        return get_environment(name).build("quick", progress=self.progress, **options)
+
+    @property
+    def designed(self):
+        """AttributionLab's no-redundant setting: 8 images of 32×32 (exact signed ground truth)."""
+        return self._get("designed", lambda: self._env("attributionlab", settings=["no-redundant"], n_images=8,
+                                                        size=32).eval_sets[0])
+
+    @property
+    def smerf(self):
+        """SMERF Simple-FR (compact CNN; quick: 200 training images a bucket, 2 test images a bucket)."""
+        opts = {"test_per_bucket": 2} if self.quick else {"test_per_bucket": 10}
+        return self._get("smerf", lambda: self._env("smerf", settings=["simple-fr"], **opts).eval_sets[0])
+
+    @property
+    def semi_natural(self):
+        """A semi-natural watermark model at r = 0.5 (quick preset, 8 test images a class)."""
+        opts = {"manipulation": "watermark", "eval_per_class": 8 if self.quick else 50}
+        return self._get("semi", lambda: self._env("semi-natural-image", **opts).eval_sets[0])
+
+    @property
+    def text(self):
+        """Text-attention's article data set (quick preset)."""
+        return self._get("text", lambda: self._env("text-attention", settings=["article"], eval_docs=16).eval_sets[0])
+
+    def image_or_text(self, method: BoundMethod):
+        """The fixture a contract check uses: text-attention for text methods; for images SMERF, or
+        the designed network where the method asks for a true baseline or segmentation, or the
+        semi-natural model where it asks for a reference set."""
+        if _modality(method) == "text":
+            return self.text
+        if "true" in (method.params.get("baseline"), method.params.get("segmentation")):
+            return self.designed
+        if method.params.get("baseline") == "dataset":
+            return self.semi_natural
+        return self.smerf
+
+
+def _modality(method: BoundMethod) -> str:
+    base = method.label.split(":")[0]
+    try:
+        return describe(base).modality
+    except AttrlabError:
+        return getattr(method.fn, "modality", "image")
+
+
+def _maps(method: BoundMethod, ev, start: int = 0, stop: int | None = None) -> torch.Tensor:
+    part = ev.batch(start, stop if stop is not None else len(ev))
+    ctx = {**part.shared, **part.context, "sample_index": torch.arange(start, start + len(part))}
+    return method(part.model, part.inputs, part.targets, **ctx)
+
+
+def _close(a: torch.Tensor, b: torch.Tensor) -> tuple[bool, float]:
+    scale = float(a.abs().max()) or 1.0
+    diff = float((a - b).abs().max()) / scale
+    return diff <= THRESHOLDS["rel_tolerance"], diff
+
+
+# --- contract ---------------------------------------------------------------------------------
+
+def check_maps_have_the_input_shape_and_finite_values(method: BoundMethod, lab: Lab) -> dict:
+    ev = lab.image_or_text(method)
+    maps = _maps(method, ev, 0, min(8, len(ev)))  # attribute() raises for a wrong shape or NaN
+    return {"shape": list(maps.shape), "max_abs": float(maps.abs().max())}
+
+
+def check_same_seed_same_map(method: BoundMethod, lab: Lab) -> dict:
+    ev = lab.image_or_text(method)
+    a, b = _maps(method, ev, 0, 4), _maps(method, ev, 0, 4)
+    ok, diff = _close(a, b)
+    if not ok:
+        raise CheckFailed(f"two calls with the same seed differ by {diff:.2e} of the map's scale")
+    return {"relative_difference": diff}
+
+
+def check_map_does_not_depend_on_the_batch(method: BoundMethod, lab: Lab) -> dict:
+    if method.label.endswith("baseline=data"):
+        raise CheckSkipped("baseline=data: its references are the batch by definition")
+    ev = lab.image_or_text(method)
+    n = min(8, len(ev))
+    whole = _maps(method, ev, 0, n)
+    alone = torch.cat([_maps(method, ev, i, i + 1) for i in range(n)])
+    ok, diff = _close(whole, alone)
+    if not ok:
+        raise CheckFailed(f"a sample's map alone and in a batch of {n} differ by {diff:.2e} of the map's scale")
+    return {"relative_difference": diff}
+
+
+# --- sanity -----------------------------------------------------------------------------------
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
+    if a.std() == 0 or b.std() == 0:
+        return 1.0 if np.allclose(a, b) else 0.0
+    return float(spearmanr(a, b).statistic)
+
+
+def check_model_randomisation(method: BoundMethod, lab: Lab) -> dict:
+    """Adebayo et al. 2018: re-initialise every weight; the maps must change (mean Spearman rank
+    correlation of |map| per sample below the threshold). On natural images (the semi-natural
+    model): on SMERF's black backgrounds any map proportional to the input would agree trivially."""
+    import copy
+
+    ev = lab.text if _modality(method) == "text" else lab.semi_natural
+    n = min(8, len(ev))
+    trained = _maps(method, ev, 0, n)
+    random_model = copy.deepcopy(ev.model)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1234)
+        for m in random_model.modules():
+            if hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+    part = ev.batch(0, n)
+    ctx = {**part.shared, **part.context, "sample_index": torch.arange(n)}
+    randomised = method(random_model.eval(), part.inputs, part.targets, **ctx)
+    a = trained.abs().sum(1) if trained.dim() == 4 else trained.abs()  # images: one value per pixel
+    b = randomised.abs().sum(1) if randomised.dim() == 4 else randomised.abs()
+    rho = float(np.mean([_spearman(a[i].flatten().numpy(), b[i].flatten().numpy()) for i in range(n)]))
+    if rho >= THRESHOLDS["randomisation_max_rank_corr"]:
+        raise CheckFailed(f"maps of the trained and the randomised model agree (mean Spearman {rho:.2f} ≥ "
+                          f"{THRESHOLDS['randomisation_max_rank_corr']}): the map does not reflect what the model learned")
+    return {"mean_spearman": rho}
+
+
+def check_designed_signed_ground_truth(method: BoundMethod, lab: Lab) -> dict:
+    """Zhang et al. 2023: on the hand-set network (no redundant channels) positive pixels raise
+    the target, negative ones lower it; both F1 must reach the threshold."""
+    if _modality(method) != "image":
+        raise CheckSkipped("the designed network takes images")
+    ev = lab.designed
+    values = score(_maps(method, ev), ev.ground_truth)
+    pos, neg = float(values["positive_f1"].mean()), float(values["negative_f1"].mean())
+    numbers = {"positive_f1": pos, "negative_f1": neg, "overall_f1": float(values["overall_f1"].mean())}
+    if min(pos, neg) < THRESHOLDS["designed_min_f1"]:
+        raise CheckFailed(f"positive F1 {pos:.2f}, negative F1 {neg:.2f} (< {THRESHOLDS['designed_min_f1']})")
+    return numbers
+
+
+def check_completeness(method: BoundMethod, lab: Lab) -> dict:
+    base = method.label.split(":")[0]
+    claims = base in COMPLETE_METHODS or "completeness" in getattr(method.fn, "claims", ())
+    if not claims:
+        raise CheckSkipped("the method does not claim completeness")
+    baseline = method.params.get("baseline", "zeros")
+    if baseline != "zeros":
+        raise CheckSkipped(f"completeness is checked against the zero baseline; this variant uses {baseline}")
+    ev = lab.image_or_text(method)
+    if _modality(method) == "text":
+        raise CheckSkipped("text maps are summed over the embedding: completeness is checked on images")
+    n = min(8, len(ev))
+    part = ev.batch(0, n)
+    maps = _maps(method, ev, 0, n)
+    with torch.no_grad():
+        fx = part.model(part.inputs).gather(1, part.targets.view(-1, 1)).squeeze(1)
+        f0 = part.model(torch.zeros_like(part.inputs)).gather(1, part.targets.view(-1, 1)).squeeze(1)
+    gap = fx - f0
+    err = ((maps.flatten(1).sum(1) - gap).abs() / gap.abs().clamp_min(1e-6)).mean().item()
+    if err > THRESHOLDS["completeness_rel_error"]:
+        raise CheckFailed(f"Σ attributions misses f(x) − f(0) by {100 * err:.1f}% on average "
+                          f"(> {100 * THRESHOLDS['completeness_rel_error']:.0f}%)")
+    return {"mean_relative_error": err}
+
+
+# --- ground truth -----------------------------------------------------------------------------
+
+def _pafl(method: BoundMethod, ev) -> tuple[np.ndarray, np.ndarray]:
+    values = score(_maps(method, ev), ev.ground_truth)
+    return values["mass_focus"].numpy(), np.array(ev.ground_truth.facts["bucket"])
+
+
+def check_smerf_simple_reasoning_pafl(method: BoundMethod, lab: Lab) -> dict:
+    if _modality(method) != "image":
+        raise CheckSkipped("SMERF takes images")
+    pafl, buckets = _pafl(method, lab.smerf)
+    per = {int(b): float(np.nanmean(pafl[buckets == b])) for b in np.unique(buckets) if not np.isnan(pafl[buckets == b]).all()}
+    worst = min(per, key=per.get)
+    if per[worst] <= THRESHOLDS["simple_min_bucket_pafl"]:
+        raise CheckFailed(f"PAFL {per[worst]:.2f} in bucket {worst} (≤ {THRESHOLDS['simple_min_bucket_pafl']})")
+    return {"worst_bucket": worst, "worst_bucket_pafl": per[worst], "mean_pafl": float(np.mean(list(per.values())))}
+
+
+def check_beats_random_and_edge(method: BoundMethod, lab: Lab) -> dict:
+    text = _modality(method) == "text"
+    ev = lab.text if text else lab.smerf
+    controls = ["random"] if text else ["random", "edge"]
+    mine = score(_maps(method, ev), ev.ground_truth)["mass_focus"].numpy()
+    best = None
+    for name in controls:
+        values = score(_maps(get_method(name, defaults={"seed": 0}), ev), ev.ground_truth)["mass_focus"].numpy()
+        if best is None or np.nanmean(values) > np.nanmean(best[1]):
+            best = (name, values)
+    keep = ~np.isnan(mine) & ~np.isnan(best[1])
+    diff = mine[keep] - best[1][keep]
+    rng = np.random.default_rng(0)
+    boots = np.array([rng.choice(diff, len(diff)).mean() for _ in range(1000)])
+    low = float(np.percentile(boots, 2.5))
+    numbers = {"margin": float(diff.mean()), "margin_ci_low": low, "best_control": best[0]}
+    if diff.mean() <= THRESHOLDS["control_margin"] or low <= 0:
+        raise CheckFailed(f"share on the ground truth {np.nanmean(mine[keep]):.2f} vs {best[0]} "
+                          f"{np.nanmean(best[1][keep]):.2f}: margin {diff.mean():.2f}, 95% low end {low:.2f}")
+    return numbers
+
+
+def check_attr_percent_above_the_shapley_bound(method: BoundMethod, lab: Lab) -> dict:
+    if _modality(method) != "image":
+        raise CheckSkipped("the semi-natural image environment takes images")
+    ev = lab.semi_natural
+    details = ev.verification.details
+    if not ev.verification.passed:
+        raise CheckSkipped(f"its model did not verify (test accuracy {details.get('test_accuracy')})")
+    bound = float(details["shapley_bound"])
+    attr = float(np.nanmean(score(_maps(method, ev), ev.ground_truth)["mass_focus"].numpy()))
+    if attr < bound:
+        raise CheckFailed(f"Attr% {100 * attr:.1f}% of the joint ER < the Shapley bound's lower end {100 * bound:.1f}%")
+    return {"attr_percent": attr, "shapley_bound": bound}
+
+
+CHECKS = {
+    "contract": (check_maps_have_the_input_shape_and_finite_values, check_same_seed_same_map,
+                 check_map_does_not_depend_on_the_batch),
+    "sanity": (check_model_randomisation, check_designed_signed_ground_truth, check_completeness),
+    "ground truth": (check_smerf_simple_reasoning_pafl, check_beats_random_and_edge,
+                     check_attr_percent_above_the_shapley_bound),
+}
+
+
+def run_check(check: Callable, method: BoundMethod, lab: Lab, group: str = "") -> CheckResult:
+    """One check as a :class:`CheckResult` (an error inside the method is a failure with its message)."""
+    t0 = time.perf_counter()
+    try:
+        numbers = check(method, lab)
+        status, reason = "pass", ""
+    except CheckSkipped as exc:
+        status, reason, numbers = "skip", str(exc), {}
+    except CheckFailed as exc:
+        status, reason, numbers = "fail", str(exc), {}
+    except MissingContext as exc:
+        status, reason, numbers = "skip", f"not applicable here: {exc}", {}
+    except AttrlabError as exc:
+        status, reason, numbers = "fail", str(exc), {}
+    except Exception as exc:  # the method raised: that is its verdict on this check
+        status, reason, numbers = "fail", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", {}
+    numbers = {k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else v) for k, v in numbers.items()}
+    return CheckResult(check.__name__, group, status, reason, numbers, time.perf_counter() - t0)
+
+
+def check_method(method, *, groups=tuple(CHECKS), quick: bool = True, cache_dir: str | None = None,
+                 progress: bool = False, lab: Lab | None = None) -> list[CheckResult]:
+    """Every check of ``groups`` on ``method`` (a registered spec, a reference, a function or a
+    Captum class); returns one :class:`CheckResult` each."""
+    bound = method if isinstance(method, BoundMethod) else get_method(method, defaults={"seed": 0})
+    lab = lab or Lab(cache_dir, quick, progress)
+    return [run_check(check, bound, lab, group) for group in groups for check in CHECKS[group]]
+
+
+def results_table(results: list[CheckResult]):
+    """The verdicts as a data frame: group, check, status, the numbers or the reason."""
+    import pandas as pd
+
+    return pd.DataFrame([{"group": r.group, "check": r.name.removeprefix("check_"), "status": r.status,
+                          "numbers / reason": r.reason or ", ".join(f"{k}={v}" for k, v in r.numbers.items()),
+                          "seconds": round(r.seconds, 1)} for r in results])
+
+
+def verdict_matrix(results: dict[str, list[CheckResult]]):
+    """Methods × checks: ``pass``, ``FAIL`` or ``–`` (skipped)."""
+    import pandas as pd
+
+    mark = {"pass": "pass", "fail": "FAIL", "skip": "–"}
+    return pd.DataFrame({m: {r.name.removeprefix("check_"): mark[r.status] for r in rs} for m, rs in results.items()}).T
+
+
+def write_check_report(results: dict[str, list[CheckResult]], out) -> "Path":
+    """``out/check.html`` (verdict matrix, then each method's checks with their numbers) and
+    ``out/check.csv``."""
+    import html
+    from pathlib import Path
+
+    import pandas as pd
+
+    from .report.sections import table
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [{"method": m, **results_table([r]).iloc[0].to_dict()} for m, rs in results.items() for r in rs]
+    pd.DataFrame(rows).to_csv(out / "check.csv", index=False)
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>attrlab check</title><style>"
+             "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px}table{border-collapse:collapse;"
+             "font-size:12px}th,td{border:1px solid #ccc;padding:3px 6px}</style></head><body><h1>attrlab check</h1>",
+             "<p>Thresholds: " + html.escape(", ".join(f"{k} = {v}" for k, v in THRESHOLDS.items())) + "</p>",
+             "<h2>Verdicts</h2>", table(verdict_matrix(results))]
+    for m, rs in results.items():
+        parts += [f"<h2>{html.escape(m)}</h2>", table(results_table(rs).set_index("check"))]
+    parts.append("</body></html>")
+    path = out / "check.html"
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
