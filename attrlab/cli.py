@@ -62,34 +62,24 @@ def _split(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
+def _bounded(kind: type, low: float, high: float | None = None, below: str = "must be at least {low}"):
+    """An argparse type: ``kind`` within [low, high) (high excluded), with the error said in words."""
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not {'an integer' if kind is int else 'a number'}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} " + below.format(low=low))
+        if high is not None and not value < high:
+            raise argparse.ArgumentTypeError(f"{value} must lie in [{low}, {high})")
+        return value
+    return convert
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative; seeds are 0 or more")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"{value} must lie in [0, 1)")
-    return value
+_positive_int = _bounded(int, 1)
+_seed = _bounded(int, 0, below="is negative; seeds are 0 or more")
+_fraction = _bounded(float, 0.0, 1.0, below="must lie in [0, 1)")
 
 
 class _Parser(argparse.ArgumentParser):
