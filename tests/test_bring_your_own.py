@@ -129,3 +129,33 @@ def test_a_model_with_the_wrong_output_is_refused_in_one_line(user_code):
     with pytest.raises(AttrlabError, match=r"gives .* for a batch of 2; it must give logits \(2, 2\)"):
         build_environment("smerf", settings=["simple-fr"], model="user_models:wrong_shape",
                           cache_dir=str(user_code / "cache"), **SMALL)
+
+
+TEXT_MODELS = '''
+from attrlab.models.rationale import RationaleModel
+from attrlab.models.text import AttentionClassifier
+
+
+class MySelector(RationaleModel):
+    def __init__(self, vocab_size, kind, selection):
+        super().__init__(vocab_size, kind, emb=8, hidden=8, selection=selection)
+
+
+class MyAttention(AttentionClassifier):
+    def __init__(self, vocab_size, n_classes):
+        super().__init__(vocab_size, emb=8, hidden=8, attn=8, n_classes=n_classes)
+'''
+
+
+def test_users_text_models_train_in_both_text_environments(user_code):
+    (user_code / "text_models.py").write_text(textwrap.dedent(TEXT_MODELS))
+    tiny = dict(train=60, val=20, test=20, eval_docs=2, max_epochs=1, cache_dir=str(user_code / "cache"))
+    att = build_environment("text-attention", settings=["article"], model="text_models:MyAttention", **tiny)
+    assert type(att.eval_sets[0].model).__name__ == "MyAttention"
+    maps = get_method("attention")(att.eval_sets[0].model, att.eval_sets[0].inputs, att.eval_sets[0].targets)
+    assert maps.shape == att.eval_sets[0].inputs.shape
+    rat = build_environment("text-rationale", settings=["cn-cr-sel0.05"], model="./text_models.py:MySelector", **tiny)
+    assert type(rat.eval_sets[0].model).__name__ == "MySelector"
+    assert "test_selection" in rat.eval_sets[0].verification.details
+    with pytest.raises(AttrlabError, match="lacks rationale"):
+        build_environment("text-rationale", settings=["cn-cr-sel0.05"], model="text_models:MyAttention", **tiny)

@@ -121,11 +121,14 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, corp
     tokens, corpus_id = documents(corpus, config, seed)
     options = {"corpus": corpus, "threshold": threshold, "alpha": alpha, **config}
     dev = torch.device(device)
-    eval_sets = []
+    eval_sets, actual_sizes = [], {}
     for kind in names:
         for s in range(config["seeds"]):
             run_seed = seed + s
             data = make_dataset(tokens, kind, (config["train"], config["val"], config["test"]), run_seed)
+            sizes = {split: len(docs) for split, docs in data.items()}
+            if sizes != {"train": config["train"], "val": config["val"], "test": config["test"]}:
+                actual_sizes[kind] = sizes
             vocab = Vocabulary([m.tokens for m in data["train"]])
             enc = {k: _encode(v, vocab, config["max_len"]) for k, v in data.items()}
             name = kind if config["seeds"] == 1 else f"{kind}-s{run_seed}"
@@ -136,7 +139,8 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, corp
             eval_sets.append(_eval_set(name, model, data["test"], enc["test"], config["eval_docs"], vocab,
                                        verification=verification))
     return Environment("text-attention", {"preset": preset, "seed": seed, "settings": names, "corpus": corpus or "embedded",
-                                          "corpus_id": corpus_id, "threshold": threshold, **config}, eval_sets)
+                                          "corpus_id": corpus_id, "threshold": threshold, **config,
+                                          **({"actual_sizes": actual_sizes} if actual_sizes else {})}, eval_sets)
 
 
 def _text_model(config: dict, vocab_size: int) -> torch.nn.Module:

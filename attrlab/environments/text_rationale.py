@@ -17,6 +17,7 @@ from ..core import Environment
 from ..data.text import MANIPULATIONS, Vocabulary
 from ..errors import AttrlabError
 from ..models.rationale import KINDS, RationaleModel
+from ..models.user import build_user_model
 from .contract import EnvironmentSpec, Option, register_environment
 from .semi_natural_text import CORPUS_OPTIONS, _encode, _eval_set, documents, fit_and_verify, make_dataset
 
@@ -41,6 +42,11 @@ SPEC = EnvironmentSpec(
     options=CORPUS_OPTIONS + (
         Option("strength", float, 1.0, "lambda, the weight of the %Sel regulariser", minimum=0.0, maximum=1e6),
         Option("sel_tolerance", float, 0.02, "largest |test %Sel - target| that verifies", minimum=0.0, maximum=1.0),
+        Option("model", str, "bilstm-selector", "the paper's BiLSTM select-then-predict model (rl/cr from the setting), "
+               "or your own (module:Class, file.py:Class): called with the keywords it names among vocab_size, "
+               "n_classes, input_shape, kind, selection, strength; it must offer rationale(ids) -> (N, L) in [0, 1] "
+               "and selection_rate(ids), and may offer training_loss(ids, labels)",
+               choices=("bilstm-selector",), references=True, flag=True),
     ),
     headline=("precision_focus", "rationale precision on correlating articles"),
     test_options={"train": 40, "val": 10, "test": 10, "eval_docs": 2, "emb": 4, "hidden": 4, "max_epochs": 1},
@@ -57,6 +63,17 @@ def _parse(name: str) -> tuple[str, str, float]:
     except (ValueError, AssertionError):
         raise AttrlabError(f"text-rationale settings look like article-rl-sel0.11 (data: {', '.join(MANIPULATIONS)}; "
                            f"model: {', '.join(KINDS)}; 0 < %Sel < 1); got '{name}'") from None
+
+
+def _rationale_model(config: dict, vocab_size: int, kind: str, sel: float) -> torch.nn.Module:
+    if config["model"] == "bilstm-selector":
+        return RationaleModel(vocab_size, kind, config["emb"], config["hidden"], sel, config["strength"])
+    model = build_user_model(config["model"], (config["max_len"],), 2, vocab_size=vocab_size, kind=kind,
+                             selection=sel, strength=config["strength"])
+    missing = [m for m in ("rationale", "selection_rate") if not callable(getattr(model, m, None))]
+    if missing:
+        raise AttrlabError(f"model {config['model']} lacks {', '.join(missing)}(ids): a rationale model selects tokens")
+    return model
 
 
 @register_environment(SPEC)
@@ -90,8 +107,7 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, corp
             return abs(test_sel - sel) <= tol
 
         model, verification = fit_and_verify(
-            SPEC, name, lambda vocab=vocab, kind=kind, sel=sel: RationaleModel(len(vocab), kind, config["emb"],
-                                                                               config["hidden"], sel, config["strength"]),
+            SPEC, name, lambda vocab=vocab, kind=kind, sel=sel: _rationale_model(config, len(vocab), kind, sel),
             enc, config, seed, options, corpus_id, cache_dir, threshold, alpha, dev, progress,
             {"vocabulary": len(vocab), "corpus": corpus_id},
             ready=lambda m, val_x=val_x, sel=sel: abs(m.selection_rate(val_x) - sel) <= tol, extra_check=on_target)
