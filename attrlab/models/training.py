@@ -136,9 +136,9 @@ def predicted_classes(model: nn.Module, inputs: torch.Tensor, device: torch.devi
     Example:
         >>> m = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
         >>> with torch.no_grad():
-        ...     _ = m[1].weight.zero_()
+        ...     _ = m[1].weight.zero_(), m[1].bias.copy_(torch.tensor([0.0, 1.0]))  # the bias decides: class 1
         >>> predicted_classes(m, torch.randn(6, 4))
-        [0]
+        [1]
     """
     model.eval()
     with torch.no_grad():
