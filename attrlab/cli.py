@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="run environments × methods and write records, verification and a report")
     r.add_argument("environments", nargs="*", metavar="ENV",
-                   help=f"environment(s): {', '.join(list_environments())}; none = the embedded default "
+                   help=f"environment(s): {', '.join(list_environments())}, or a .py file that registers yours; "
+                        "none = the embedded default "
                         "(the quick presets of the environments marked default in `attrlab list environments -v`)")
     g = r.add_mutually_exclusive_group()
     g.add_argument("--quick", dest="preset", action="store_const", const="quick", help="small preset (default)")
@@ -146,7 +147,10 @@ def _cmd_run(args) -> int:
     from .evaluation import MetricConfig
     from .runner import RunConfig, run
 
-    names = args.environments or [n for n in list_environments() if get_environment(n).spec.in_default_run]
+    names = []
+    for name in args.environments:
+        names += _environments_in(name) if name.endswith(".py") else [name]
+    names = names or [n for n in list_environments() if get_environment(n).spec.in_default_run]
     options = {name: _env_options(args, name) for name in names}  # unknown names and flags fail before any work
     for name in names:
         get_environment(name).resolve(args.preset, options[name])
@@ -162,6 +166,27 @@ def _cmd_run(args) -> int:
         out = run(cfg)
         _print_headline(out)
     return 0
+
+
+def _environments_in(path: str) -> list[str]:
+    """Run a Python file that registers environments (docs/ARCHITECTURE.md) and name what it added."""
+    import runpy
+
+    from .environments import list_environments
+
+    if not Path(path).is_file():
+        raise AttrlabError(f"environment file {path} does not exist")
+    before = set(list_environments())
+    try:
+        runpy.run_path(path, run_name="attrlab_environment_file")
+    except AttrlabError:
+        raise
+    except Exception as exc:
+        raise AttrlabError(f"{path} failed: {type(exc).__name__}: {exc}") from None
+    added = sorted(set(list_environments()) - before)
+    if not added:
+        raise AttrlabError(f"{path} registered no environment (decorate its build with @register_environment(SPEC))")
+    return added
 
 
 def _print_headline(out: Path) -> None:

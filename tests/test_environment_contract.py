@@ -60,5 +60,10 @@ def test_the_architecture_pages_toy_environment_is_one_file(tmp_path):
         grad = rec[(rec.method == "gradient") & (rec.metric == "mass_focus") & (rec.group_has_patch == 1)]
         assert len(grad) == 4 and (grad["value"] == 1.0).all()  # the detector's gradient lies on the patch only
         assert "toy-patch" in (out / "report.html").read_text()
+        contract._REGISTRY.pop("toy-patch")
+        from attrlab.cli import main  # the CLI takes the file in place of an environment name
+
+        assert main(["run", str(path), "--methods", "gradient", "--out", str(tmp_path / "cli"), "--no-progress"]) == 0
+        assert (tmp_path / "cli" / "records.csv").exists()
     finally:
         contract._REGISTRY.pop("toy-patch", None)
