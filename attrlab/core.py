@@ -261,7 +261,8 @@ class Record:
     metric value. Every table and figure is computed from records alone.
 
     ``status`` is ``"ok"`` or ``"failed"`` (then ``error`` says why and ``value`` is NaN);
-    ``verified`` copies the environment's verification verdict."""
+    ``verified`` copies the environment's verification verdict; ``protocol`` names how the value
+    was computed (``attrlab`` or ``smerf``: :class:`attrlab.evaluation.MetricConfig`)."""
 
     environment: str
     setting: str
@@ -275,13 +276,14 @@ class Record:
     status: str = "ok"
     error: str = ""
     groups: Mapping[str, Any] = field(default_factory=dict)
+    protocol: str = "attrlab"
 
     def as_row(self) -> dict:
         row = {
             "environment": self.environment, "setting": self.setting, "seed": self.seed,
             "model_id": self.model_id, "method": self.method, "sample": self.sample,
             "metric": self.metric, "value": self.value, "verified": self.verified,
-            "status": self.status, "error": self.error,
+            "status": self.status, "error": self.error, "protocol": self.protocol,
         }
         row.update({f"group_{k}": v for k, v in self.groups.items()})
         return row

@@ -12,8 +12,11 @@ from dataclasses import dataclass
 import torch
 
 from .core import GroundTruth
-from .metrics import (attribution_mass, mean_attribution, precision_recall_f1, reduce_channels,
+from .errors import AttrlabError
+from .metrics import (attribution_mass, box_blur, mean_attribution, precision_recall_f1, reduce_channels,
                       signed_precision_recall_f1, topk_iou)
+
+PROTOCOLS = ("attrlab", "smerf")
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,41 @@ class MetricConfig:
     magnitude_reduction: str = "sum_abs"   # for mass, MAFL, IoU (Zhou et al.'s code)
     signed_reduction: str = "sum"          # for signed P/R/F1 (AttributionLab)
     threshold: float = 0.01                # relative binarisation threshold for P/R/F1
-    iou_blur_sigma: float = 0.0            # SMERF blurs before top-K; 0 = no blur
+    iou_blur_sigma: float = 0.0            # Gaussian blur before top-K (attrlab protocol); 0 = no blur
+    protocol: str = "attrlab"              # "smerf": SMERF's code's AFL/MAFL/IoU (see smerf_magnitude)
+    box_blur: int = 7                      # the smerf protocol's box filter before AFL and top-K (0/1 = none)
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise AttrlabError(f"unknown metric protocol '{self.protocol}'; choose one of {', '.join(PROTOCOLS)}")
+
+
+def smerf_magnitude(attributions: torch.Tensor, blur: int = 7) -> tuple[torch.Tensor, torch.Tensor]:
+    """SMERF's metric protocol (Kim et al. 2021, from the authors' ``eval.py``): the maximum over
+    colour channels of the raw map, a ``blur``×``blur`` box filter, then a min-max normalisation to
+    [0, 1]. Returns ``(blurred, normalised)``; AFL, MAFL and top-K IoU read the normalised map
+    (``attribution_mass`` divides it by its sum, as SMERF's code does; its ranking of pixels is the
+    blurred map's). The raw maximum (not of magnitudes) follows the code; the paper does not say.
+
+    Example (App. A.4's toy case: object A at 1, B at 0.8, background 0.001; no blur):
+        >>> a = torch.full((1, 1, 8, 8), 0.001); a[0, 0, :2, :2] = 1.0; a[0, 0, 4:6, 4:6] = 0.8
+        >>> _, norm = smerf_magnitude(a, blur=0)
+        >>> round(norm.min().item(), 3), round(norm.max().item(), 3)
+        (0.0, 1.0)
+    """
+    if attributions.dim() == 4:
+        reduced = attributions.float().amax(1)
+    elif attributions.dim() == 3:
+        reduced = attributions.float()
+    else:
+        raise AttrlabError(f"the smerf metric protocol needs image maps, got shape {tuple(attributions.shape)}")
+    blurred = box_blur(reduced, blur)
+    flat = blurred.flatten(1)
+    low, high = flat.amin(1).view(-1, 1, 1), flat.amax(1).view(-1, 1, 1)
+    span = high - low
+    norm = torch.where(span > 0, (blurred - low) / span.clamp_min(torch.finfo(blurred.dtype).tiny),
+                       torch.zeros_like(blurred))
+    return blurred, norm
 
 
 def score(attributions: torch.Tensor, gt: GroundTruth, config: MetricConfig = MetricConfig(),
@@ -50,6 +87,9 @@ def score(attributions: torch.Tensor, gt: GroundTruth, config: MetricConfig = Me
         return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
     grid_dims = len(gt.grid)
     magnitude = reduce_channels(attributions, config.magnitude_reduction, grid_dims)
+    smerf = config.protocol == "smerf" and grid_dims == 2
+    if smerf:
+        _, magnitude = smerf_magnitude(attributions, config.box_blur)
     out: dict[str, torch.Tensor] = {}
     regions = {"focus": gt.focus}
     if gt.avoid is not None:
@@ -58,7 +98,8 @@ def score(attributions: torch.Tensor, gt: GroundTruth, config: MetricConfig = Me
         region = region.to(magnitude.device)
         out[f"mass_{name}"] = attribution_mass(magnitude, region)
         out[f"mafl_{name}"] = mean_attribution(magnitude, region)
-        out[f"iou_{name}"] = topk_iou(magnitude, region, config.iou_blur_sigma if grid_dims == 2 else 0.0)
+        # smerf: the normalised map ranks pixels as the raw blurred maximum does (a monotone map of it)
+        out[f"iou_{name}"] = topk_iou(magnitude, region, 0.0 if smerf or grid_dims != 2 else config.iou_blur_sigma)
         if grid_dims == 1:  # token selections (rationales; attention binarised): Zhou et al. §3's precision/recall
             selected = magnitude > config.threshold * magnitude.amax(dim=1, keepdim=True).clamp_min(1e-30)
             prf = precision_recall_f1(selected, region)

@@ -14,6 +14,7 @@ Example:
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -101,7 +102,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _records_for_batch(ev: EvalSet, start: int, method_label: str, values: dict[str, torch.Tensor] | None,
-                       error: str, seed: int, model_id: str, verified: bool) -> list[dict]:
+                       error: str, seed: int, model_id: str, verified: bool, protocol: str = "attrlab") -> list[dict]:
     rows = []
     n = len(ev)
     facts = ev.ground_truth.facts
@@ -109,12 +110,12 @@ def _records_for_batch(ev: EvalSet, start: int, method_label: str, values: dict[
         groups = {k: v[i] for k, v in facts.items()}
         if values is None:
             rec = Record(ev.name, ev.setting, seed, model_id, method_label, start + i, "error", float("nan"),
-                         verified, "failed", error, groups)
+                         verified, "failed", error, groups, protocol)
             rows.append(rec.as_row())
             continue
         for metric, tensor in values.items():
             rec = Record(ev.name, ev.setting, seed, model_id, method_label, start + i, metric, float(tensor[i]),
-                         verified, "ok", "", groups)
+                         verified, "ok", "", groups, protocol)
             rows.append(rec.as_row())
     return rows
 
@@ -156,6 +157,8 @@ def run(config: RunConfig) -> Path:
     labels = [m.label for m in methods]
     if len(set(labels)) != len(labels):
         raise AttrlabError(f"method labels repeat: {', '.join(sorted({l for l in labels if labels.count(l) > 1}))}")
+    protocol = config.options.get("metric_protocol", registered.spec.metric_protocol)
+    metrics = dataclasses.replace(config.metrics, protocol=protocol)  # the environment's protocol, or the user's
     existed = prepare_out(out)
     try:
         torch.manual_seed(config.seed)
@@ -173,7 +176,7 @@ def run(config: RunConfig) -> Path:
     (out / "config.json").write_text(json.dumps({
         "environment": env.name, "environment_config": env.config, "methods": labels,
         "method_parameters": {m.label: m.params for m in methods}, "device": str(device),
-        "metrics": asdict(config.metrics), "batch_size": config.batch_size, "model_id": model_id,
+        "metrics": asdict(metrics), "batch_size": config.batch_size, "model_id": model_id,
         "attrlab_version": __version__,
         "headline": {"metric": registered.spec.headline[0], "name": registered.spec.headline[1]},
     }, indent=2, default=str))
@@ -189,7 +192,7 @@ def run(config: RunConfig) -> Path:
     for ev, method, start, stop in bar:
         verified = verification.setting_passed(ev.setting)
         key = _hash({**env_key, "setting": ev.setting, "method": method.label, "params": method.params,
-                     "start": start, "stop": stop, "metrics": asdict(config.metrics), "seed": config.seed})
+                     "start": start, "stop": stop, "metrics": asdict(metrics), "seed": config.seed})
         path = out / "jobs" / f"{key}.csv"
         all_files.append(path)
         bar.set_postfix_str(f"{ev.setting} · {method.label}", refresh=False)
@@ -204,14 +207,15 @@ def run(config: RunConfig) -> Path:
         values, error = None, ""
         try:
             attributions = method(model, inputs, targets, **context)
-            values = score(attributions, part.ground_truth, config.metrics)
-            _save_maps(out, ev, method.label, start, attributions, config.metrics)
+            values = score(attributions, part.ground_truth, metrics)
+            _save_maps(out, ev, method.label, start, attributions, metrics)
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # a failing method is recorded, never fatal to the study
             error = _one_line(exc)
         seconds = time.perf_counter() - t0
-        rows = _records_for_batch(part, start, method.label, values, error, config.seed, model_id, verified)
+        rows = _records_for_batch(part, start, method.label, values, error, config.seed, model_id, verified,
+                                  metrics.protocol)
         # the job's timing lives beside its records, so an interrupted run keeps both
         job = {"setting": ev.setting, "method": method.label, "start": start, "stop": stop, "seconds": seconds,
                "status": "failed" if error else "ok", "error": error}

@@ -135,3 +135,51 @@ def test_binomial_tail_matches_direct_sum():
     assert max_accuracy_without_manipulation([[0.2, 0.8], [0.6, 0.4]]) == 0.8
     with pytest.raises(AttrlabError):
         max_accuracy_without_manipulation([[0.5, 0.6], [0.5, 0.5]])
+
+
+def test_smerf_protocol_on_the_papers_toy_example():
+    """Kim et al. App. A.4 / Fig. 14: object A (primary) at 1, B (secondary) at 0.8, background at
+    0.001, no blur. Min-max normalisation sends the background to 0, so PAFL = |A| / (|A| + 0.7998·|B|):
+    with A 10×10 and B 6×7 that is 100 / 133.59 = 0.7486 (the paper: ≈ 0.75); the top-|A| pixels
+    are A (PIoU = 1) and the top-|B| pixels lie in A too (SIoU = 0)."""
+    import torch
+
+    from attrlab.core import GroundTruth
+    from attrlab.evaluation import MetricConfig, score
+
+    a = torch.full((1, 3, 64, 64), 0.001)
+    a[0, :, 5:15, 5:15] = 1.0
+    a[0, :, 40:46, 30:37] = 0.8
+    focus = torch.zeros(1, 64, 64, dtype=torch.bool)
+    avoid = torch.zeros(1, 64, 64, dtype=torch.bool)
+    focus[0, 5:15, 5:15] = True
+    avoid[0, 40:46, 30:37] = True
+    out = score(a, GroundTruth(focus=focus, avoid=avoid), MetricConfig(protocol="smerf", box_blur=0))
+    b = (0.8 - 0.001) / (1 - 0.001)
+    assert out["mass_focus"].item() == pytest.approx(100 / (100 + 42 * b), abs=1e-5)  # float32 sums
+    assert out["mass_avoid"].item() == pytest.approx(42 * b / (100 + 42 * b), abs=1e-5)
+    assert out["iou_focus"].item() == 1.0 and out["iou_avoid"].item() == 0.0
+    # attrlab's protocol keeps the background: Σ|a| over 3 channels, no normalisation
+    plain = score(a, GroundTruth(focus=focus, avoid=avoid))
+    assert plain["mass_focus"].item() == pytest.approx(100 / (100 + 33.6 + 0.001 * (4096 - 142)), abs=1e-5)
+
+
+def test_smerf_protocol_blurs_before_normalising_by_hand():
+    """One pixel at 9 in a 7×7 map, 3×3 box blur: the 3×3 block around it is 1, the rest 0; after
+    min-max normalisation and division by the sum each block pixel holds 1/9, so the centre pixel's
+    AFL is 1/9 and the block's is 1; top-9 IoU with the block is 1."""
+    import torch
+
+    from attrlab.core import GroundTruth
+    from attrlab.evaluation import MetricConfig, score
+
+    a = torch.zeros(1, 1, 7, 7)
+    a[0, 0, 3, 3] = 9.0
+    centre = torch.zeros(1, 7, 7, dtype=torch.bool)
+    centre[0, 3, 3] = True
+    block = torch.zeros(1, 7, 7, dtype=torch.bool)
+    block[0, 2:5, 2:5] = True
+    cfg = MetricConfig(protocol="smerf", box_blur=3)
+    assert score(a, GroundTruth(focus=centre), cfg)["mass_focus"].item() == pytest.approx(1 / 9, abs=1e-6)
+    out = score(a, GroundTruth(focus=block), cfg)
+    assert out["mass_focus"].item() == pytest.approx(1.0, abs=1e-6) and out["iou_focus"].item() == 1.0

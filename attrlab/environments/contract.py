@@ -147,6 +147,7 @@ class EnvironmentSpec:
     test_options: Mapping[str, Any] = field(default_factory=dict)
     reasons: Mapping[str, str] = field(default_factory=dict)
     headline: tuple = ("mass_focus", "share of attribution on the ground truth")
+    metric_protocol: str = "attrlab"
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:

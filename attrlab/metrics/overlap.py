@@ -41,6 +41,24 @@ def gaussian_blur(maps: torch.Tensor, sigma: float) -> torch.Tensor:
     return m.squeeze(1)
 
 
+def box_blur(maps: torch.Tensor, size: int) -> torch.Tensor:
+    """A ``size``×``size`` mean filter over (N, H, W) maps, borders reflected (OpenCV's ``cv2.blur``
+    with its default BORDER_REFLECT_101, which SMERF's code applies with size 7).
+
+    Example:
+        >>> m = torch.zeros(1, 5, 5); m[0, 2, 2] = 9.0
+        >>> box_blur(m, 3)[0, 1:4, 1:4].tolist() == [[1.0] * 3] * 3
+        True
+    """
+    if size <= 1:
+        return maps
+    if maps.dim() != 3:
+        raise AttrlabError("box_blur needs 2-D maps (N, H, W)")
+    pad = size // 2
+    x = F.pad(maps.unsqueeze(1).float(), (pad, pad, pad, pad), mode="reflect")
+    return F.avg_pool2d(x, size, stride=1).squeeze(1)
+
+
 def top_k_mask(maps: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """Boolean mask of each sample's ``k[i]`` largest *positive* values (``torch.topk`` up to the
     batch's largest k; ties at the cut are broken by topk's order).
