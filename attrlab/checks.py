@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from .errors import AttrlabError, MissingContext
-from .evaluation import score
+from .evaluation import MetricConfig, score
 from .methods import describe, get_method
 from .methods.registry import BoundMethod
 
@@ -252,8 +252,11 @@ def check_completeness(method: BoundMethod, lab: Lab) -> dict:
 
 # --- ground truth -----------------------------------------------------------------------------
 
+SMERF_PROTOCOL = MetricConfig(protocol="smerf")  # PAFL as the paper computes it (its 0.5 threshold is on that scale)
+
+
 def _pafl(method: BoundMethod, ev) -> tuple[np.ndarray, np.ndarray]:
-    values = score(_maps(method, ev), ev.ground_truth)
+    values = score(_maps(method, ev), ev.ground_truth, SMERF_PROTOCOL)
     return values["mass_focus"].numpy(), np.array(ev.ground_truth.facts["bucket"])
 
 
@@ -272,10 +275,11 @@ def check_beats_random_and_edge(method: BoundMethod, lab: Lab) -> dict:
     text = _modality(method) == "text"
     ev = lab.text if text else lab.smerf
     controls = ["random"] if text else ["random", "edge"]
-    mine = score(_maps(method, ev), ev.ground_truth)["mass_focus"].numpy()
+    metrics = MetricConfig() if text else SMERF_PROTOCOL
+    mine = score(_maps(method, ev), ev.ground_truth, metrics)["mass_focus"].numpy()
     best = None
     for name in controls:
-        values = score(_maps(get_method(name, defaults={"seed": 0}), ev), ev.ground_truth)["mass_focus"].numpy()
+        values = score(_maps(get_method(name, defaults={"seed": 0}), ev), ev.ground_truth, metrics)["mass_focus"].numpy()
         if best is None or np.nanmean(values) > np.nanmean(best[1]):
             best = (name, values)
     keep = ~np.isnan(mine) & ~np.isnan(best[1])
