@@ -1,6 +1,14 @@
+import os
+import tempfile
+
 import pytest
 import torch
 from torch import nn
+
+
+def pytest_configure(config):
+    # trained models go to a cache of this test session, never the user's ~/.cache/attrlab
+    os.environ["ATTRLAB_CACHE"] = tempfile.mkdtemp(prefix="attrlab-test-cache-")
 
 
 @pytest.fixture(autouse=True)
