@@ -120,7 +120,8 @@ def _figure(table: pd.DataFrame, names: list, path: Path, score_cols: dict) -> P
             ax.text(j, i, f"{v:.2f} (#{int(rank)})", ha="center", va="center", fontsize=7,
                     color="white" if v < 0.6 else "black")
     ax.set_xticks(range(len(names)), [n for n in names], rotation=20, ha="right", fontsize=8)
-    ax.set_yticks(range(len(table)), table.index, fontsize=8)
+    ax.set_yticks(range(len(table)), [f"{m} ({n} run{'s' if n != 1 else ''})" for m, n in zip(table.index, table["runs"])],
+                  fontsize=8)
     ax.set_title("headline metric per environment (rank)", fontsize=9)
     ci = table["mean rank 95% CI"].str.split("–", expand=True).astype(float).to_numpy()
     mean = table["mean rank"].to_numpy(float)
@@ -128,5 +129,4 @@ def _figure(table: pd.DataFrame, names: list, path: Path, score_cols: dict) -> P
     err = [np.clip(mean - ci[:, 0], 0, None), np.clip(ci[:, 1] - mean, 0, None)]  # a percentile interval may sit off the mean
     bx.errorbar(mean, range(len(table)), xerr=err, fmt="none", ecolor="black", lw=0.8)
     bx.set_xlabel("mean rank (1 = best), 95% bootstrap interval", fontsize=8)
-    bx.invert_yaxis()
-    return finish(fig, path)
+    return finish(fig, path)  # rows top to bottom: best mean rank first (imshow's axis is shared)
