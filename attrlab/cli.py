@@ -295,7 +295,14 @@ def _cmd_list(args) -> int:
     return 0
 
 
+def _warning_line(message, category, filename, lineno, line=None) -> str:
+    return f"attrlab: warning: {message}\n"  # one line, no source excerpt
+
+
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    warnings.formatwarning = _warning_line
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # -h, or a bad argument already said in one line
