@@ -8,6 +8,9 @@ Example:
     True
     >>> len(content_hash("x"))
     16
+    >>> def f(): pass
+    >>> content_hash({"model": f}) == content_hash({"model": f})  # by code, not by address
+    True
 """
 from __future__ import annotations
 
@@ -18,8 +21,15 @@ from typing import Any
 
 
 def content_hash(obj: Any, length: int = 16) -> str:
-    """SHA-1 (hex, first ``length`` characters) of ``obj`` as sorted JSON (``str`` for the rest)."""
-    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:length]
+    """SHA-1 (hex, first ``length`` characters) of ``obj`` as sorted JSON: functions and classes by
+    their code (:func:`callable_id`, never their address in memory), the rest by ``str``."""
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=_json_default).encode()).hexdigest()[:length]
+
+
+def _json_default(obj: Any) -> str:
+    if inspect.isroutine(obj) or inspect.isclass(obj):
+        return f"{getattr(obj, '__qualname__', '')}:{callable_id(obj)}"
+    return str(obj)
 
 
 def source_id(obj: Any) -> str:

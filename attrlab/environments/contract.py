@@ -32,7 +32,6 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 from ..core import Environment
 from ..errors import AttrlabError, unknown_name
 from ..imports import is_reference, load_object
-from ..keys import callable_id
 
 MODALITIES = ("image", "text", "rationale")
 
@@ -179,10 +178,8 @@ class EnvironmentSpec:
 
     def model_key(self, options: Mapping[str, Any]) -> dict[str, Any]:
         """The options that shape a trained model (its cache key is derived from them)."""
-        key = {o.name: options[o.name] for o in self.options if o.model and o.name in options}
-        # a user's class or factory: by its code, not by its address in memory
-        return {k: (f"{getattr(v, '__qualname__', type(v).__name__)}:{callable_id(v)}" if callable(v) else v)
-                for k, v in key.items()}
+        # a user's class or factory among them is keyed by its code (keys.content_hash)
+        return {o.name: options[o.name] for o in self.options if o.model and o.name in options}
 
 
 @dataclass(frozen=True)
