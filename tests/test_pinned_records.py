@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "pinned"))
-from runs import KEY, RUNS, pinned_run  # noqa: E402
+from pinned_runs import KEY, RUNS, pinned_run  # noqa: E402
 
 # Tolerances. The designed network's maps are computed exactly up to float32 rounding, so its
 # records agree to 1e-6 on any CPU. Trained models pass through a few hundred float32 training

@@ -2,7 +2,7 @@
 
 The pins were written by the code before the environment-contract redesign (issue 9), so
 ``test_pinned_records`` proves the redesign changed structure, not results. Regenerate after a
-deliberate change of results with ``python tests/pinned/runs.py`` and say why in the commit.
+deliberate change of results with ``python tests/pinned/pinned_runs.py`` and say why in the commit.
 """
 from __future__ import annotations
 
