@@ -40,6 +40,7 @@ from .methods import get_method, list_methods
 from .metrics import reduce_channels
 
 N_SHOWN = 4  # samples whose maps are kept for the report's figures
+COMPLETENESS_TOLERANCE = 0.01  # a complete method's job is flagged when Σa misses f(x) − f(x0) by more than 1%
 
 
 @dataclass
@@ -204,10 +205,15 @@ def run(config: RunConfig) -> Path:
         context = {k: v.to(device) for k, v in {**part.shared, **part.context}.items()}
         context["sample_index"] = torch.arange(start, stop, device=device)  # per-sample seeds (batch-independent)
         t0 = time.perf_counter()
-        values, error = None, ""
+        values, error, flag = None, "", ""
         try:
             attributions = method(model, inputs, targets, **context)
             values = score(attributions, part.ground_truth, metrics)
+            if method.complete and inputs.is_floating_point():  # the shared completeness check (Captum's delta)
+                gap = method.completeness_gap(model, inputs, targets, attributions, **context).cpu()
+                values["completeness_gap"] = gap
+                if float(gap.max()) > COMPLETENESS_TOLERANCE:
+                    flag = f"completeness gap up to {100 * float(gap.max()):.1f}% of f(x) - f(baseline)"
             _save_maps(out, ev, method.label, start, attributions, metrics)
         except KeyboardInterrupt:
             raise
@@ -218,7 +224,7 @@ def run(config: RunConfig) -> Path:
                                   metrics.protocol)
         # the job's timing lives beside its records, so an interrupted run keeps both
         job = {"setting": ev.setting, "method": method.label, "start": start, "stop": stop, "seconds": seconds,
-               "status": "failed" if error else "ok", "error": error}
+               "status": "failed" if error else "ok", "error": error, "flag": flag}
         _write_atomic(path.with_suffix(".json"), lambda p: p.write_text(json.dumps(job)))
         _write_atomic(path, lambda p: pd.DataFrame(rows).to_csv(p, index=False))
     bar.close()
@@ -237,7 +243,7 @@ def _write_jobs(out: Path, files: list[Path]) -> None:
     """``jobs.csv``: one row per job of this run (seconds, status, error), from the job files."""
     rows = [json.loads(p.with_suffix(".json").read_text()) for p in files if p.with_suffix(".json").exists()]
     _write_atomic(out / "jobs.csv", lambda p: pd.DataFrame(
-        rows, columns=["setting", "method", "start", "stop", "seconds", "status", "error"]).to_csv(p, index=False))
+        rows, columns=["setting", "method", "start", "stop", "seconds", "status", "error", "flag"]).to_csv(p, index=False))
 
 
 def shown_samples(ev: EvalSet) -> list[int]:

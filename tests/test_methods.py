@@ -159,3 +159,31 @@ def test_a_samples_map_does_not_depend_on_its_batch():
         assert (whole - alone).abs().max() <= 1e-5 * scale + 1e-12, name
         checked += 1
     assert checked == len(list_methods())
+
+
+def test_complete_methods_record_their_completeness_gap_and_flag_large_ones(tmp_path):
+    """IG with many steps on a smooth model is complete (gap below 1%); with 2 steps on a ReLU
+    network it is not, and the run flags the job. A method that does not claim completeness gets
+    no gap record."""
+    import pandas as pd
+
+    from attrlab.methods.registry import completeness_gap
+
+    torch.manual_seed(0)
+    smooth = nn.Sequential(nn.Flatten(), nn.Linear(12, 6), nn.Tanh(), nn.Linear(6, 2)).eval()
+    x, y = torch.rand(4, 3, 2, 2), torch.tensor([0, 1, 0, 1])
+    ig = get_method("integrated_gradients:steps=200")
+    assert ig.complete and not get_method("gradient").complete
+    gap = completeness_gap(smooth, x, y, ig(smooth, x, y), torch.zeros_like(x))
+    assert gap.max() < 0.01
+
+    from attrlab.runner import RunConfig, run
+
+    out = run(RunConfig(environment="attributionlab", out_dir=tmp_path, options={"n_images": 2, "size": 32},
+                        methods=["integrated_gradients:steps=2", "gradient"], progress=False, report=True))
+    rec = pd.read_csv(out / "records.csv")
+    gaps = rec[rec.metric == "completeness_gap"]
+    assert set(gaps["method"]) == {"integrated_gradients:steps=2"} and len(gaps) == 2 * 2
+    jobs = pd.read_csv(out / "jobs.csv", keep_default_na=False)
+    assert jobs.loc[jobs.method == "integrated_gradients:steps=2", "flag"].str.contains("completeness gap").any()
+    assert "<h2>Completeness</h2>" in (out / "report.html").read_text()

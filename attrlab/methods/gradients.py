@@ -116,8 +116,8 @@ def _smoothgrad(samples: int, noise: float, seed: int):
 
 
 @register("integrated_gradients", "path integral of gradients from a baseline (Sundararajan et al. 2017); "
-          "baseline=zeros|blur|true (true = IG*); captum IntegratedGradients (Gauss-Legendre nodes)", steps=50,
-          baseline="zeros")
+          "baseline=zeros|blur|true (true = IG*); captum IntegratedGradients (Gauss-Legendre nodes); complete",
+          complete=True, steps=50, baseline="zeros")
 def _integrated_gradients(steps: int, baseline: str):
     def fn(model, inputs, targets, **context):
         ig = IntegratedGradients(model)
@@ -131,8 +131,8 @@ BATCH_REFERENCES = ("baseline=data: the references are black plus the other inpu
 
 
 @register("deeplift", "DeepLIFT rescale rule (Shrikumar et al. 2017); baseline=zeros|blur|true; captum DeepLift "
-          "(nn.Softmax by its gradient: captum 0.9.0's softmax rule mixes the batch)", baseline="zeros",
-          softmax_rule="gradient")
+          "(nn.Softmax by its gradient: captum 0.9.0's softmax rule mixes the batch); complete (summation-to-delta)",
+          complete=True, baseline="zeros", softmax_rule="gradient")
 def _deeplift(baseline: str, softmax_rule: str):
     def fn(model, inputs, targets, **context):
         return DeepLift(without_softmax_modules(model)).attribute(

@@ -33,15 +33,18 @@ class MethodInfo:
     description: str
     defaults: dict = field(default_factory=dict)
     modality: str = "image"  # what inputs it takes: image (N, C, H, W), text (token ids, N × L) or rationale
+    complete: bool = False  # claims Σ attributions = f(x) − f(baseline) for the target (completeness)
 
 
 _REGISTRY: dict[str, MethodInfo] = {}
 
 
-def register(name: str, description: str, modality: str = "image", **defaults: Any):
+def register(name: str, description: str, modality: str = "image", complete: bool = False, **defaults: Any):
     """Register ``factory(**params) -> fn(model, inputs, targets, **context)`` under ``name``;
     ``modality`` says which inputs it takes (``image``: N×C×H×W; ``text``: token ids;
-    ``rationale``: token ids of a select-then-predict model).
+    ``rationale``: token ids of a select-then-predict model). ``complete`` declares that its maps
+    sum to f(x) − f(baseline) (its ``baseline`` parameter): every run then records the
+    ``completeness_gap`` of each map (:func:`completeness_gap`, written once here).
 
     Example:
         >>> @register("ones_example", "all-ones map (documentation example)")
@@ -53,7 +56,7 @@ def register(name: str, description: str, modality: str = "image", **defaults: A
     def decorate(factory):
         if name in _REGISTRY:
             raise AttrlabError(f"method '{name}' is registered twice")
-        _REGISTRY[name] = MethodInfo(name, factory, description, dict(defaults), modality)
+        _REGISTRY[name] = MethodInfo(name, factory, description, dict(defaults), modality, complete)
         return factory
     return decorate
 
@@ -145,9 +148,39 @@ class BoundMethod:
     label: str
     fn: Callable
     params: dict = field(default_factory=dict)
+    complete: bool = False
 
     def __call__(self, model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor, **context: Any) -> torch.Tensor:
         return attribute(self.fn, model, inputs, targets, label=self.label, **context)
+
+    def completeness_gap(self, model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
+                         attributions: torch.Tensor, **context: Any) -> torch.Tensor:
+        """Per sample, how far the map misses completeness against the baseline it used."""
+        from .references import reference
+
+        return completeness_gap(model, inputs, targets, attributions,
+                                reference(self.params.get("baseline", "zeros"), inputs, context))
+
+
+def completeness_gap(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor, attributions: torch.Tensor,
+                     baseline: torch.Tensor) -> torch.Tensor:
+    """``|Σ a − (f(x) − f(x₀))| / |f(x) − f(x₀)|`` per sample for the target's output: Captum's
+    convergence delta relative to what should be explained (Sundararajan et al. 2017's
+    completeness; DeepLIFT's summation-to-delta). Below 1e-6 the output difference counts as 1e-6.
+
+    Example:
+        >>> m = torch.nn.Linear(2, 2, bias=False)
+        >>> x, t = torch.tensor([[1.0, 2.0]]), torch.tensor([0])
+        >>> exact = x * m.weight[0].detach()            # input × gradient is complete for a linear map
+        >>> completeness_gap(m, x, t, exact, torch.zeros_like(x)).item() < 1e-6
+        True
+    """
+    with torch.no_grad():
+        fx = model(inputs).gather(1, targets.view(-1, 1)).squeeze(1)
+        f0 = model(baseline).gather(1, targets.view(-1, 1)).squeeze(1)
+    gap = fx - f0
+    delta = attributions.flatten(1).sum(1).to(gap.dtype) - gap
+    return (delta.abs() / gap.abs().clamp_min(1e-6)).float()
 
 
 def get_method(spec: str | Callable, label: str | None = None, defaults: dict | None = None) -> BoundMethod:
@@ -172,17 +205,20 @@ def get_method(spec: str | Callable, label: str | None = None, defaults: dict | 
             return _bind_class(spec, label)
         # its source, closure, globals and `version` go into the runner's cache key, so an edited
         # (or re-parametrised) function is not served stale results
-        return BoundMethod(label or getattr(spec, "__name__", type(spec).__name__), spec, {"code": callable_id(spec)})
+        # a function that sets `fn.claims = ("completeness",)` (against the zero baseline) is checked like IG
+        return BoundMethod(label or getattr(spec, "__name__", type(spec).__name__), spec, {"code": callable_id(spec)},
+                           "completeness" in getattr(spec, "claims", ()))
     name, params = parse_spec(spec)
     info = describe(name)
     extra = {k: v for k, v in (defaults or {}).items() if k in info.defaults}
     full = {**info.defaults, **extra, **params}
     fn = info.factory(**full)
+    complete = info.complete and full.get("baseline", "zeros") in ("zeros", "blur", "true")
     if label is None:
         label = spec.strip()
         if full.get("baseline") == "data" and "baseline" not in params:
             label += ":baseline=data"  # its references are the batch: say so wherever its records go
-    return BoundMethod(label, fn, full)
+    return BoundMethod(label, fn, full, complete)
 
 
 def _is_attribution_class(obj: Any) -> bool:

@@ -114,6 +114,17 @@ def _variants(ctx: SectionContext) -> list[str]:
             "environment's true baseline: IG*, Occlusion*) or another segmentation (LIME).</p>"] + images(figs)
 
 
+@register_section("completeness", needs={"metric", "value"}, metrics={"completeness_gap"}, order=85)
+def _completeness(ctx: SectionContext) -> list[str]:
+    gap = ctx.records[(ctx.records["metric"] == "completeness_gap") & (ctx.records["status"] == "ok")]
+    t = gap.groupby(["setting", "method"])["value"].agg(
+        samples="size", mean_gap="mean", max_gap="max", over_1_percent=lambda v: int((v > 0.01).sum()))
+    return ["<h2>Completeness</h2><p>Methods that claim Σ attributions = f(x) − f(baseline) (IG, DeepLIFT): "
+            "the relative gap |Σa − (f(x) − f(x₀))| / |f(x) − f(x₀)| per sample (Captum's convergence delta). "
+            "A job with a gap above 1% is flagged in <code>jobs.csv</code>: its map is not what the method "
+            "promises (too few integration steps, a rule that breaks summation-to-delta).</p>", table(t, 4)]
+
+
 @register_section("failures", needs={"status"}, order=90)
 def _failures(ctx: SectionContext) -> list[str]:
     return ["<h2>Failures</h2>", table(failures(ctx.records))]
