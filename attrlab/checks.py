@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -133,8 +134,7 @@ def _modality(method: BoundMethod) -> str:
 
 def _maps(method: BoundMethod, ev, start: int = 0, stop: int | None = None) -> torch.Tensor:
     part = ev.batch(start, stop if stop is not None else len(ev))
-    ctx = {**part.shared, **part.context, "sample_index": torch.arange(start, start + len(part))}
-    return method(part.model, part.inputs, part.targets, **ctx)
+    return method(part.model, part.inputs, part.targets, **part.method_context())
 
 
 def _close(a: torch.Tensor, b: torch.Tensor) -> tuple[bool, float]:
@@ -199,8 +199,7 @@ def check_model_randomisation(method: BoundMethod, lab: Lab) -> dict:
             if hasattr(m, "reset_parameters"):
                 m.reset_parameters()
     part = ev.batch(0, n)
-    ctx = {**part.shared, **part.context, "sample_index": torch.arange(n)}
-    randomised = method(random_model.eval(), part.inputs, part.targets, **ctx)
+    randomised = method(random_model.eval(), part.inputs, part.targets, **part.method_context())
     a = trained.abs().sum(1) if trained.dim() == 4 else trained.abs()  # images: one value per pixel
     b = randomised.abs().sum(1) if randomised.dim() == 4 else randomised.abs()
     rho = float(np.mean([_spearman(a[i].flatten().numpy(), b[i].flatten().numpy()) for i in range(n)]))
@@ -235,8 +234,8 @@ def check_completeness(method: BoundMethod, lab: Lab) -> dict:
     ev = lab.image_or_text(method)
     n = min(8, len(ev))
     part = ev.batch(0, n)
-    ctx = {**part.shared, **part.context}
-    gap = method.completeness_gap(part.model, part.inputs, part.targets, _maps(method, ev, 0, n), **ctx)
+    gap = method.completeness_gap(part.model, part.inputs, part.targets, _maps(method, ev, 0, n),
+                                  **part.method_context())
     err = float(gap.mean())
     if err > THRESHOLDS["completeness_rel_error"]:
         raise CheckFailed(f"Σ attributions misses f(x) − f(baseline) by {100 * err:.1f}% on average "
@@ -357,11 +356,10 @@ def verdict_matrix(results: dict[str, list[CheckResult]]):
     return pd.DataFrame({m: {r.name.removeprefix("check_"): mark[r.status] for r in rs} for m, rs in results.items()}).T
 
 
-def write_check_report(results: dict[str, list[CheckResult]], out) -> "Path":
+def write_check_report(results: dict[str, list[CheckResult]], out) -> Path:
     """``out/check.html`` (verdict matrix, then each method's checks with their numbers) and
     ``out/check.csv``."""
     import html
-    from pathlib import Path
 
     import pandas as pd
 

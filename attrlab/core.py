@@ -124,6 +124,7 @@ class EvalSet:
     shared: Mapping[str, torch.Tensor] = field(default_factory=dict)
     display: Mapping[str, list] = field(default_factory=dict)
     verification: Optional["Verification"] = None
+    offset: int = 0  # index of the first sample in the evaluation set this one was batched from
 
     def __post_init__(self) -> None:
         n = self.inputs.shape[0]
@@ -147,7 +148,23 @@ class EvalSet:
         s = slice(start, stop)
         return EvalSet(self.name, self.model, self.inputs[s], self.targets[s], self.ground_truth.subset(s),
                        self.setting, {k: v[s] for k, v in self.context.items()}, self.shared,
-                       {k: list(v)[s] for k, v in self.display.items()}, self.verification)
+                       {k: list(v)[s] for k, v in self.display.items()}, self.verification,
+                       self.offset + min(start, len(self)))
+
+    def method_context(self, device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
+        """What a method may ask for by name: the shared and per-sample context, and
+        ``sample_index`` (each sample's index in the whole evaluation set, from which methods draw
+        their per-sample noise), on ``device``.
+
+        Example:
+            >>> import torch
+            >>> ev = EvalSet("e", torch.nn.Identity(), torch.zeros(4, 2), torch.zeros(4, dtype=torch.long),
+            ...              GroundTruth(focus=torch.zeros(4, 2, dtype=torch.bool)))
+            >>> ev.batch(2, 4).method_context()["sample_index"].tolist()
+            [2, 3]
+        """
+        ctx = {**self.shared, **self.context, "sample_index": torch.arange(self.offset, self.offset + len(self))}
+        return {k: v.to(device) for k, v in ctx.items()} if device is not None else ctx
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import pandas as pd
 import torch
@@ -202,8 +202,7 @@ def run(config: RunConfig) -> Path:
         part = ev.batch(start, stop)
         model = part.model.to(device).eval()
         inputs, targets = part.inputs.to(device), part.targets.to(device)
-        context = {k: v.to(device) for k, v in {**part.shared, **part.context}.items()}
-        context["sample_index"] = torch.arange(start, stop, device=device)  # per-sample seeds (batch-independent)
+        context = part.method_context(device)  # with sample_index: per-sample seeds (batch-independent)
         t0 = time.perf_counter()
         values, error, flag = None, "", ""
         try:

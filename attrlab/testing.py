@@ -103,7 +103,7 @@ def check_default_methods_run(reg: RegisteredEnvironment, env: Environment) -> N
     methods = [get_method(n) for n in names]
     ev = env.eval_sets[0]
     part = ev.batch(0, min(2, len(ev)))
-    maps = methods[0](part.model, part.inputs, part.targets, **{**part.shared, **part.context})
+    maps = methods[0](part.model, part.inputs, part.targets, **part.method_context())
     assert maps.shape == part.inputs.shape
 
 

@@ -2,7 +2,6 @@ import pytest
 import torch
 
 from attrlab.data import BACKGROUND, PALETTE, generate_colour_patches
-from attrlab.environments import attributionlab
 from attrlab import build_environment
 from attrlab.errors import AttrlabError
 from attrlab.models import DesignedColourCounter

@@ -157,5 +157,5 @@ def test_users_text_models_train_in_both_text_environments(user_code):
     rat = build_environment("text-rationale", settings=["cn-cr-sel0.05"], model="./text_models.py:MySelector", **tiny)
     assert type(rat.eval_sets[0].model).__name__ == "MySelector"
     assert "test_selection" in rat.eval_sets[0].verification.details
-    with pytest.raises(AttrlabError, match="lacks rationale"):
+    with pytest.raises(AttrlabError, match=r"lacks rationale\(ids\), selection_rate\(ids\)"):
         build_environment("text-rationale", settings=["cn-cr-sel0.05"], model="text_models:MyAttention", **tiny)

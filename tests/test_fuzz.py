@@ -3,7 +3,6 @@ one line of error (exit 2), never a traceback. Bounded (a few dozen examples, ~3
 import pathlib
 import tempfile
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

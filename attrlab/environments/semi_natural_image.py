@@ -37,7 +37,7 @@ from ..errors import AttrlabError
 from ..metrics.bounds import binomial_tail, max_accuracy_without_manipulation, shapley_bound
 from ..models.classifiers import MODELS as CLASSIFIERS, build_classifier
 from ..models.training import accuracy, predicted_classes, train_verified
-from ..models.user import build_user_model
+from ..models.user import build_model
 from .contract import EnvironmentSpec, Option, register_environment
 from .trained import folder_id, freeze, train_or_load
 
@@ -289,9 +289,8 @@ def _say_actual_sizes(data: dict, config: dict, actual: dict, source: str) -> No
 
 def _classifier(model, side: int) -> torch.nn.Module:
     """A built-in classifier by name, else a user's class or factory for (3, side, side) images."""
-    if isinstance(model, str) and model in CLASSIFIERS:
-        return build_classifier(model)
-    return build_user_model(model, (3, side, side), 2)
+    return build_model(model, {name: (lambda name=name: build_classifier(name)) for name in CLASSIFIERS},
+                       (3, side, side), 2)
 
 
 def _eval_set(name: str, model, run: Run, test: tuple, er: np.ndarray, epoch, record: dict, config: dict,

@@ -25,7 +25,7 @@ from ..errors import AttrlabError
 from ..metrics.bounds import binomial_tail
 from ..models.text import AttentionClassifier
 from ..models.training import accuracy, predicted_classes, train_verified
-from ..models.user import build_user_model
+from ..models.user import build_model
 from .contract import EnvironmentSpec, Option, register_environment
 from .trained import train_or_load
 
@@ -144,9 +144,8 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, corp
 
 
 def _text_model(config: dict, vocab_size: int) -> torch.nn.Module:
-    if config["model"] == "bilstm-attention":
-        return AttentionClassifier(vocab_size, config["emb"], config["hidden"], config["attn"])
-    return build_user_model(config["model"], (config["max_len"],), 2, vocab_size=vocab_size)
+    builtin = {"bilstm-attention": lambda: AttentionClassifier(vocab_size, config["emb"], config["hidden"], config["attn"])}
+    return build_model(config["model"], builtin, (config["max_len"],), 2, vocab_size=vocab_size)
 
 
 def fit_and_verify(spec: EnvironmentSpec, name: str, make_model, enc: dict, config: dict, seed: int, options: dict,

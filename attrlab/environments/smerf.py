@@ -19,9 +19,8 @@ import torch
 
 from ..core import Environment, EvalSet, GroundTruth, Verification
 from ..data.textbox import BACKGROUNDS, contents_of, generate_textbox, load_image_folder
-from ..errors import AttrlabError
 from ..models.cnn import CompactCNN, SmerfCNN
-from ..models.user import build_user_model
+from ..models.user import build_model
 from ..models.training import group_accuracy, predicted_classes, train_verified
 from .contract import EnvironmentSpec, Option, register_environment
 from .smerf_table import SETTINGS as TABLE
@@ -92,11 +91,7 @@ def _model(name, kind: str):
     """``paper``: App. A.2's simple or complex CNN, as the setting says; ``compact``: our
     presence CNN (:class:`attrlab.models.cnn.CompactCNN`) for every setting; anything else a
     user's class or factory (:mod:`attrlab.models.user`) for 3×64×64 images and 2 classes."""
-    if name == "paper":
-        return SmerfCNN(kind)
-    if name == "compact":
-        return CompactCNN()
-    return build_user_model(name, (3, 64, 64), 2)
+    return build_model(name, {"paper": lambda: SmerfCNN(kind), "compact": CompactCNN}, (3, 64, 64), 2)
 
 
 def _data(setting, per_bucket: dict, seed: int, background: str, photos, shuffle: bool = False) -> tuple:

@@ -63,13 +63,13 @@ def bucket_views(records: pd.DataFrame, path_prefix: Path) -> list[Path]:
               "failure": "SAFL > PAFL on more than half of the buckets (1 = failure)",
               "worst_pafl": "worst-bucket PAFL"}
     paths = []
-    for key, table in views.items():
-        fig, ax = plt.subplots(figsize=(0.45 * table.shape[1] + 2.5, 0.4 * table.shape[0] + 2.2))
-        ax.imshow(table.values.astype(float), vmin=0, vmax=1, cmap="gray" if key != "worst_pafl" else "viridis",
+    for key, matrix in views.items():
+        fig, ax = plt.subplots(figsize=(0.45 * matrix.shape[1] + 2.5, 0.4 * matrix.shape[0] + 2.2))
+        ax.imshow(matrix.values.astype(float), vmin=0, vmax=1, cmap="gray" if key != "worst_pafl" else "viridis",
                   aspect="auto")
-        ax.set_xticks(range(table.shape[1]), table.columns, rotation=70, ha="right", fontsize=7)
-        ax.set_yticks(range(table.shape[0]), table.index, fontsize=8)
-        for (i, j), v in np.ndenumerate(table.values.astype(float)):
+        ax.set_xticks(range(matrix.shape[1]), matrix.columns, rotation=70, ha="right", fontsize=7)
+        ax.set_yticks(range(matrix.shape[0]), matrix.index, fontsize=8)
+        for (i, j), v in np.ndenumerate(matrix.values.astype(float)):
             if not np.isnan(v):
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="red")
         ax.set_title(titles[key], fontsize=9)

@@ -17,7 +17,7 @@ from ..core import Environment
 from ..data.text import MANIPULATIONS, Vocabulary
 from ..errors import AttrlabError
 from ..models.rationale import KINDS, RationaleModel
-from ..models.user import build_user_model
+from ..models.user import build_model
 from .contract import EnvironmentSpec, Option, register_environment
 from .semi_natural_text import CORPUS_OPTIONS, _encode, _eval_set, documents, fit_and_verify, make_dataset
 
@@ -66,14 +66,10 @@ def _parse(name: str) -> tuple[str, str, float]:
 
 
 def _rationale_model(config: dict, vocab_size: int, kind: str, sel: float) -> torch.nn.Module:
-    if config["model"] == "bilstm-selector":
-        return RationaleModel(vocab_size, kind, config["emb"], config["hidden"], sel, config["strength"])
-    model = build_user_model(config["model"], (config["max_len"],), 2, vocab_size=vocab_size, kind=kind,
-                             selection=sel, strength=config["strength"])
-    missing = [m for m in ("rationale", "selection_rate") if not callable(getattr(model, m, None))]
-    if missing:
-        raise AttrlabError(f"model {config['model']} lacks {', '.join(missing)}(ids): a rationale model selects tokens")
-    return model
+    builtin = {"bilstm-selector": lambda: RationaleModel(vocab_size, kind, config["emb"], config["hidden"], sel,
+                                                         config["strength"])}
+    return build_model(config["model"], builtin, (config["max_len"],), 2, needs=("rationale", "selection_rate"),
+                       vocab_size=vocab_size, kind=kind, selection=sel, strength=config["strength"])
 
 
 @register_environment(SPEC)

@@ -16,7 +16,7 @@ from captum.attr import KernelShap, Lime, Occlusion
 from skimage.segmentation import felzenszwalb, quickshift, slic
 
 from ..errors import AttrlabError, MissingContext
-from .references import reference, sample_seeds, seeded
+from .references import per_sample, reference
 from .registry import register
 
 SEGMENTATIONS = ("quickshift", "felzenszwalb", "slic", "true")
@@ -60,24 +60,22 @@ def _lime_kernel(width: float):
     return similarity
 
 
-def _per_sample(explainer, inputs, targets, refs, masks, samples, seeds):
-    """One surrogate per image, each under its own seed (so its samples do not depend on the batch)."""
-    maps = []
-    for i in range(len(inputs)):
-        mask = masks[i:i + 1].unsqueeze(1).to(inputs.device)
+def _surrogate(make_explainer, samples: int, segmentation: str, baseline: str, seed: int):
+    """A superpixel surrogate method (LIME, KernelSHAP): one image at a time, each under its own
+    seed (:func:`per_sample`), so its perturbations do not depend on the batch."""
+    def one(model, inputs, targets, **context):
+        explainer = make_explainer(model)
+        ref = reference(baseline, inputs, context)
+        mask = segment(inputs, segmentation, context).unsqueeze(1).to(inputs.device)
         if int(mask.max()) == 0:
             # one superpixel: a surrogate with one feature is the output difference itself (the
             # exact Shapley value of a single player); captum's samplers fail on this case
             with torch.no_grad():
-                f = explainer.forward_func
-                diff = f(inputs[i:i + 1])[0, int(targets[i])] - f(refs[i:i + 1])[0, int(targets[i])]
-            maps.append(torch.full_like(inputs[i:i + 1], float(diff)))
-            continue
-        with seeded(seeds[i]):
-            maps.append(explainer.attribute(inputs[i:i + 1], baselines=refs[i:i + 1], target=int(targets[i]),
-                                            feature_mask=mask, n_samples=samples,
-                                            perturbations_per_eval=min(samples, 64)))
-    return torch.cat(maps)
+                diff = model(inputs)[0, int(targets[0])] - model(ref)[0, int(targets[0])]
+            return torch.full_like(inputs, float(diff))
+        return explainer.attribute(inputs, baselines=ref, target=int(targets[0]), feature_mask=mask,
+                                   n_samples=samples, perturbations_per_eval=min(samples, 64))
+    return per_sample(one, seed)
 
 
 @register("occlusion", "sliding-window occlusion (Zeiler & Fergus 2014), window/stride in pixels (0 = auto: window "
@@ -100,17 +98,11 @@ def _occlusion(window: int, stride: int, baseline: str):
           "ridge surrogate, cosine kernel 0.25; captum Lime", samples=200, segmentation="quickshift",
           baseline="zeros", seed=0)
 def _lime(samples: int, segmentation: str, baseline: str, seed: int):
-    def fn(model, inputs, targets, **context):
-        lime = Lime(model, interpretable_model=SkLearnRidge(alpha=1.0), similarity_func=_lime_kernel(0.25))
-        return _per_sample(lime, inputs, targets, reference(baseline, inputs, context),
-                           segment(inputs, segmentation, context), samples, sample_seeds(seed, len(inputs), context))
-    return fn
+    return _surrogate(lambda model: Lime(model, interpretable_model=SkLearnRidge(alpha=1.0),
+                                         similarity_func=_lime_kernel(0.25)), samples, segmentation, baseline, seed)
 
 
 @register("kernel_shap", "KernelSHAP (Lundberg & Lee 2017) on superpixels, segmentation as for lime; captum KernelShap",
           samples=200, segmentation="quickshift", baseline="zeros", seed=0)
 def _kernel_shap(samples: int, segmentation: str, baseline: str, seed: int):
-    def fn(model, inputs, targets, **context):
-        return _per_sample(KernelShap(model), inputs, targets, reference(baseline, inputs, context),
-                           segment(inputs, segmentation, context), samples, sample_seeds(seed, len(inputs), context))
-    return fn
+    return _surrogate(KernelShap, samples, segmentation, baseline, seed)

@@ -45,6 +45,25 @@ def resolve_factory(model: Any) -> Any:
     raise AttrlabError(f"model '{model}' is neither a built-in name nor a reference (module:Class or file.py:Class)")
 
 
+def build_model(choice: Any, builtins: dict, input_shape: tuple, n_classes: int, needs: tuple = (),
+                **extra: Any) -> torch.nn.Module:
+    """The one way a trained environment gets its architecture: ``builtins[choice]()`` when
+    ``choice`` names a built-in one, else the user's class or factory (:func:`build_user_model`),
+    which must also offer the methods in ``needs`` (e.g. a rationale model's ``rationale``).
+
+    Example:
+        >>> build_model("tiny", {"tiny": lambda: torch.nn.Linear(4, 2)}, (4,), 2).out_features
+        2
+    """
+    if isinstance(choice, str) and choice in builtins:
+        return builtins[choice]()
+    model = build_user_model(choice, input_shape, n_classes, **extra)
+    missing = [m for m in needs if not callable(getattr(model, m, None))]
+    if missing:
+        raise AttrlabError(f"model {choice} lacks {', '.join(m + '(ids)' for m in missing)}, which this environment needs")
+    return model
+
+
 def build_user_model(model: Any, input_shape: tuple, n_classes: int, **extra: Any) -> torch.nn.Module:
     """Build a user's model (see the module doc for the call) and check it maps a batch of two
     samples to ``(2, n_classes)`` logits."""
