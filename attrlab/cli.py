@@ -1,6 +1,8 @@
 """``attrlab`` command line: run, report, list.
 
     attrlab run [ENV ...] [--quick|--full] [--methods a,b] [--settings s] [--out DIR] [--seed N] [--device D]
+    attrlab run ENV --seeds 0-10 [--workers N] [--backend local|ray] [--address A]   (a study)
+    attrlab study FILE.toml [--out DIR] [--workers N] [--backend local|ray] [--address A]
     attrlab report DIR
     attrlab compare RUN [RUN ...] [--out DIR]
     attrlab check METHOD [--quick]
@@ -116,7 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
         r.add_argument(f"--{name.replace('_', '-')}", dest=name,
                        help="; ".join(f"{env}: {opt.help}" for env, opt in owners))
     r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _study_arguments(r, seeds=True)
     r.set_defaults(preset="quick")
+    st = sub.add_parser("study", help="run a study file (TOML: environments x settings x seeds x methods x option "
+                        "grids; see studies/) and report spread over seeds and the papers' values")
+    st.add_argument("file", help="a study file, e.g. studies/zhou2022-table1-quick.toml")
+    st.add_argument("--out", help="the study folder (default runs/<study name>); a rerun resumes what is missing")
+    st.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:N")
+    st.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _study_arguments(st, seeds=False)
     rep = sub.add_parser("report", help="rebuild tables, figures and report.html from a run folder's records "
                          "(a folder of several runs: their comparison)")
     rep.add_argument("folder")
@@ -142,18 +152,40 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _study_arguments(p: argparse.ArgumentParser, seeds: bool) -> None:
+    if seeds:
+        p.add_argument("--seeds", help="a study over seeds: a list or ranges, e.g. 0-10 or 0,1,2 (one unit folder "
+                       "per seed, spread over seeds in the report)")
+    p.add_argument("--workers", type=_positive_int, default=1, help="jobs run in N local processes (or Ray CPUs)")
+    p.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="local processes, or Ray tasks (pip install 'attrlab[ray]')")
+    p.add_argument("--address", help="an existing Ray cluster's address (e.g. auto); default: a local Ray")
+    p.add_argument("--threads", type=_positive_int, default=1,
+                   help="torch threads per study job (records depend on it; keep it when comparing executors)")
+
+
+def _is_study_run(args) -> bool:
+    return bool(args.seeds) or args.workers > 1 or args.backend != "local" or bool(args.address)
+
+
 def _cmd_run(args) -> int:
     from .environments import get_environment, list_environments
     from .evaluation import MetricConfig
     from .runner import RunConfig, run
 
-    names = []
+    names, files = [], []
     for name in args.environments:
-        names += _environments_in(name) if name.endswith(".py") else [name]
+        if name.endswith(".py"):
+            names += _environments_in(name)
+            files.append(name)
+        else:
+            names.append(name)
     names = names or [n for n in list_environments() if get_environment(n).spec.in_default_run]
     options = {name: _env_options(args, name) for name in names}  # unknown names and flags fail before any work
     for name in names:
         get_environment(name).resolve(args.preset, options[name])
+    if _is_study_run(args):
+        return _run_study_from_args(args, names, options, files)
     if args.out and len(names) > 1:
         outs = {n: Path(args.out) / n for n in names}
     else:
@@ -166,6 +198,64 @@ def _cmd_run(args) -> int:
         out = run(cfg)
         _print_headline(out)
     return 0
+
+
+def _run_study_from_args(args, names: list[str], options: dict, files: list[str]) -> int:
+    """``attrlab run ENV --seeds ...``: the same run as a study (one unit per environment and seed)."""
+    from .study import Study, parse_seeds, run_study
+
+    seeds = parse_seeds(args.seeds) if args.seeds else [args.seed]
+    study = Study.from_dict({"name": "-".join(names), "seeds": seeds, "preset": args.preset, "batch_size": args.batch_size,
+                             "threshold": args.threshold,
+                             "run": [{"environment": n, "options": options[n],
+                                      **({"methods": _split(args.methods)} if args.methods else {}),
+                                      **({"settings": _split(args.settings)} if args.settings else {})} for n in names]})
+    out = Path(args.out) if args.out else Path("runs") / study.name
+    run_study(study, out, workers=args.workers, backend=args.backend, address=args.address, device=args.device,
+              threads=args.threads, env_files=tuple(files), progress=not args.no_progress)
+    _print_study(out)
+    return 0
+
+
+def _cmd_study(args) -> int:
+    from .study import Study, run_study
+
+    study = Study.from_toml(_study_file(args.file))
+    out = Path(args.out) if args.out else Path("runs") / study.name
+    run_study(study, out, workers=args.workers, backend=args.backend, address=args.address, device=args.device,
+              threads=args.threads, progress=not args.no_progress)
+    _print_study(out)
+    return 0
+
+
+def _study_file(name: str) -> Path:
+    """A study file's path, or the name of one shipped with attrlab (``attrlab study smerf2021-quick``)."""
+    path = Path(name)
+    if path.exists():
+        return path
+    shipped = Path(__file__).parent / "studies" / (path.name if path.suffix == ".toml" else f"{path.name}.toml")
+    if shipped.exists():
+        return shipped
+    names = sorted(p.stem for p in (Path(__file__).parent / "studies").glob("*.toml"))
+    raise AttrlabError(f"study file {name} does not exist; shipped studies: {', '.join(names)}")
+
+
+def _print_study(out: Path) -> None:
+    import pandas as pd
+
+    jobs = pd.read_csv(out / "study_jobs.csv", keep_default_na=False)
+    failed = jobs[jobs["status"] != "ok"]
+    print(f"\n{out}: {len(jobs)} jobs, {len(failed)} failed")
+    for _, row in failed.head(10).iterrows():
+        print(f"  {row['unit']} {row['kind']} {row['setting']}: {row['error']}")
+    papers = out / "paper_vs_attrlab.csv"
+    if papers.exists():
+        table = pd.read_csv(papers)
+        if len(table):
+            counts = table["verdict"].value_counts().to_dict()
+            print("paper vs attrlab: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if (out / "report.html").exists():
+        print(f"report: {out / 'report.html'}")
 
 
 def _environments_in(path: str) -> list[str]:
@@ -215,6 +305,11 @@ def _cmd_report(args) -> int:
     from .report import build_report
 
     folder = Path(args.folder)
+    if (folder / "study.json").exists():
+        from .report.study import build_study_report
+
+        print(build_study_report(folder))
+        return 0
     if not (folder / "records.csv").exists() and folder.is_dir() and any(folder.glob("*/records.csv")):
         args.runs, args.out = [str(folder)], str(folder / "compare")
         return _cmd_compare(args)
@@ -309,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         return {"run": _cmd_run, "report": _cmd_report, "list": _cmd_list, "compare": _cmd_compare,
-                "check": _cmd_check}[args.command](args)
+                "check": _cmd_check, "study": _cmd_study}[args.command](args)
     except AttrlabError as e:
         print(f"attrlab: error: {e}", file=sys.stderr)
         return 2

@@ -121,15 +121,17 @@ def _records_for_batch(ev: EvalSet, start: int, method_label: str, values: dict[
     return rows
 
 
-def prepare_out(out: Path) -> bool:
-    """Check that ``out`` can hold a run (a folder, or nothing yet, somewhere writable); returns
-    whether it already existed. Raises :class:`AttrlabError` with one line otherwise."""
+def prepare_out(out: Path, subfolders: tuple[str, ...] = ("jobs", "maps")) -> bool:
+    """Check that ``out`` can hold a run (a folder, or nothing yet, somewhere writable) and make
+    its ``subfolders``; returns whether it already existed. Raises :class:`AttrlabError` with one
+    line otherwise."""
     if out.exists() and not out.is_dir():
         raise AttrlabError(f"--out {out} is a file; name a folder (new or a previous run's, to resume it)")
     existed = out.exists()
     try:
-        (out / "jobs").mkdir(parents=True, exist_ok=True)
-        (out / "maps").mkdir(exist_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
+        for sub in subfolders:
+            (out / sub).mkdir(exist_ok=True)
         probe = out / f".write-test-{os.getpid()}"
         probe.write_text("")
         probe.unlink()

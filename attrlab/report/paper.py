@@ -1,0 +1,192 @@
+"""The papers' numbers beside ours: ``attrlab/data/paper_values.csv`` and the rule that judges them.
+
+Each row of the data file is one value or statement a paper reports, with its source (table,
+section, figure) and its words, the cell of records it speaks of (environment, setting, grid
+point, method, metric; ``*`` = each one present, ``ALL`` = the mean over methods) and a rule:
+
+- ``mean``: the paper's mean (± ``stdev`` over ``runs`` models). **agree** when our 95% interval
+  and the paper's interval of its mean (mean ± 1.96·stdev/√runs; the value itself without a
+  stdev) overlap, **disagree** otherwise.
+- ``above`` / ``below``: a bound. **agree** when our whole 95% interval lies on the stated side
+  (≥ / ≤), **disagree** when it lies wholly on the other, **undecided** when it straddles it.
+- ``greater``: the cell exceeds another (``other``: ``method=…``, ``setting=…``, ``metric=…`` or
+  ``fact=<group column>``). The difference is taken per model (paired by unit) and its 95%
+  interval judged as ``above 0``.
+
+Our interval is over models (seeds) when there are several, over samples when there is one
+(:mod:`attrlab.report.spread`); only verified models count.
+
+Example:
+    >>> values = paper_values()
+    >>> sorted(set(values["paper"]))
+    ['kim2021', 'zhang2023', 'zhou2022']
+    >>> _judge_interval(0.12, 0.30, 0.1, above=True), _judge_interval(0.05, 0.30, 0.1, above=True)
+    ('agree', 'undecided')
+"""
+from __future__ import annotations
+
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+
+from .spread import bootstrap_ci, model_means, spread
+
+RULES = ("mean", "above", "below", "greater")
+
+
+def paper_values() -> pd.DataFrame:
+    """The data file as a table (``grid`` and ``other`` empty where they do not apply)."""
+    with resources.files("attrlab.data").joinpath("paper_values.csv").open(encoding="utf-8") as f:
+        table = pd.read_csv(f, keep_default_na=False, na_values=[""])
+    bad = sorted(set(table["rule"]) - set(RULES))
+    if bad:
+        raise ValueError(f"paper_values.csv: unknown rule(s) {bad}")
+    return table
+
+
+def _grid_match(frame: pd.DataFrame, grid) -> pd.DataFrame:
+    if not isinstance(grid, str) or not grid:
+        return frame
+    for part in grid.split(";"):
+        key, value = part.split("=", 1)
+        # a study's grid value (opt_r), else the environment's own fact (group_r: the correlation experiment)
+        col = next((c for c in (f"opt_{key.strip()}", f"group_{key.strip()}") if c in frame.columns), None)
+        if col is None:
+            return frame.iloc[0:0]
+        frame = frame[frame[col].astype(str).map(_num) == _num(value.strip())]
+    return frame
+
+
+def _num(text: str):
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _expand(row: pd.Series, records: pd.DataFrame) -> list[dict]:
+    """The concrete cells a row names (``*`` expanded over what the records hold)."""
+    rec = _grid_match(records[records["environment"] == row["environment"]], row.get("grid"))
+    if rec.empty:
+        return []
+    settings = sorted(rec["setting"].unique()) if row["setting"] == "*" else [row["setting"]]
+    methods = sorted(rec["method"].unique()) if row["method"] == "*" else [row["method"]]
+    return [{"setting": s, "method": m} for s in settings for m in methods
+            if (rec["setting"] == s).any() and (m == "ALL" or ((rec["setting"] == s) & (rec["method"] == m)).any())]
+
+
+def _per_model(records: pd.DataFrame, setting: str, method: str, metric: str, grid) -> pd.Series:
+    """Each verified model's mean of ``metric`` (``ALL``: averaged over methods), by unit."""
+    rec = _grid_match(records[(records["setting"] == setting) & (records["metric"] == metric)], grid)
+    if method != "ALL":
+        rec = rec[rec["method"] == method]
+    means = model_means(rec)
+    if means.empty:
+        return pd.Series(dtype=float)
+    key = "unit" if "unit" in means.columns else "seed"
+    use = means[means["verified"]] if means["verified"].any() else means
+    return use.groupby(key)["value"].mean()
+
+
+def _fact_per_model(records: pd.DataFrame, setting: str, method: str, metric: str, fact: str, grid) -> pd.Series:
+    rec = _grid_match(records[(records["setting"] == setting) & (records["metric"] == metric)
+                              & (records["status"] == "ok")], grid)
+    if method != "ALL":
+        rec = rec[rec["method"] == method]
+    if fact not in rec.columns or rec.empty:
+        return pd.Series(dtype=float)
+    key = "unit" if "unit" in rec.columns else "seed"
+    return pd.to_numeric(rec[fact], errors="coerce").groupby(rec[key]).mean()
+
+
+def _samples(records, setting, method, metric, grid) -> np.ndarray:
+    rec = _grid_match(records[(records["setting"] == setting) & (records["metric"] == metric)
+                              & (records["status"] == "ok")], grid)
+    if method != "ALL":
+        rec = rec[rec["method"] == method]
+    return rec["value"].dropna().to_numpy(float)
+
+
+def _judge_interval(low: float, high: float, bound: float, above: bool) -> str:
+    if np.isnan(low):
+        return "not run"
+    if above:
+        return "agree" if low >= bound else "disagree" if high < bound else "undecided"
+    return "agree" if high <= bound else "disagree" if low > bound else "undecided"
+
+
+def compare_to_papers(records: pd.DataFrame, values: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per paper statement and matching cell of ``records``: ours (mean, 95% interval,
+    models), the paper's, and the verdict. Statements whose environment was not run are left out."""
+    values = paper_values() if values is None else values
+    out = []
+    cells = spread(records) if len(records) else pd.DataFrame()
+    for _, row in values.iterrows():
+        for cell in _expand(row, records):
+            setting, method, metric, grid = cell["setting"], cell["method"], row["metric"], row.get("grid")
+            base = {"paper": row["paper"], "source": row["source"], "statement": row["statement"],
+                    "environment": row["environment"], "setting": setting, "grid": grid if isinstance(grid, str) else "",
+                    "method": method, "metric": metric, "rule": row["rule"]}
+            if row["rule"] == "greater":
+                kind, other = str(row["other"]).split("=", 1)
+                ours = _per_model(records, setting, method, metric, grid)
+                if kind == "fact":
+                    theirs = _fact_per_model(records, setting, method, metric, other, grid)
+                else:
+                    alt = {"setting": setting, "method": method, "metric": metric, **{kind: other}}
+                    theirs = _per_model(records, alt["setting"], alt["method"], alt["metric"], grid)
+                diff = (ours - theirs).dropna()
+                if len(diff) >= 2:
+                    low, high = bootstrap_ci(diff.to_numpy())
+                    n, over = len(diff), "models"
+                elif len(diff) == 1 and kind != "fact":
+                    a = _samples(records, setting, method, metric, grid)
+                    alt = {"setting": setting, "method": method, "metric": metric, **{kind: other}}
+                    b = _samples(records, alt["setting"], alt["method"], alt["metric"], grid)
+                    rng = np.random.default_rng(0)
+                    draws = [rng.choice(a, len(a)).mean() - rng.choice(b, len(b)).mean() for _ in range(1000)]
+                    low, high = float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))
+                    n, over = 1, "samples"
+                elif len(diff) == 1:
+                    low = high = float(diff.iloc[0])
+                    n, over = 1, "one model"
+                else:
+                    out.append({**base, "verdict": "not run"})
+                    continue
+                out.append({**base, "ours": float(diff.mean()), "ours_low": low, "ours_high": high, "models": n,
+                            "interval_over": over, "paper_value": f"> {other}",
+                            "verdict": "agree" if low > 0 else "disagree" if high <= 0 else "undecided"})
+                continue
+            if cells.empty:
+                continue
+            if method == "ALL":
+                vals = _per_model(records, setting, "ALL", metric, grid)
+                if vals.empty:
+                    continue
+                mean = float(vals.mean())
+                low, high = bootstrap_ci(vals.to_numpy())
+                n, over = len(vals), "models"
+            else:
+                match = cells[(cells["environment"] == row["environment"]) & (cells["setting"] == setting)
+                              & (cells["method"] == method) & (cells["metric"] == metric)]
+                match = _grid_match(match, grid)
+                if match.empty:
+                    out.append({**base, "verdict": "not run"})
+                    continue
+                c = match.iloc[0]
+                mean, low, high, n, over = c["mean"], c["ci_low"], c["ci_high"], int(c["n_models"]), c["ci_over"]
+            value = float(row["value"])
+            if row["rule"] == "mean":
+                sd, runs = row.get("stdev"), row.get("runs")
+                half = 1.96 * float(sd) / np.sqrt(float(runs)) if pd.notna(sd) and pd.notna(runs) else 0.0
+                verdict = "agree" if (low <= value + half and high >= value - half) else "disagree"
+                shown = f"{value:.3f}" + (f" ± {float(sd):.3f} ({int(runs)} runs)" if pd.notna(sd) else "")
+            else:
+                verdict = _judge_interval(low, high, value, row["rule"] == "above")
+                shown = f"{'≥' if row['rule'] == 'above' else '≤'} {value:.3f}"
+            out.append({**base, "ours": mean, "ours_low": low, "ours_high": high, "models": n, "interval_over": over,
+                        "paper_value": shown, "verdict": verdict})
+    return pd.DataFrame(out, columns=["paper", "source", "statement", "environment", "setting", "grid", "method",
+                                      "metric", "rule", "paper_value", "ours", "ours_low", "ours_high", "models",
+                                      "interval_over", "verdict"])
