@@ -108,3 +108,18 @@ def test_user_folder_backgrounds(tmp_path):
         load_image_folder(tmp_path / "empty")
     with pytest.raises(AttrlabError, match="unknown background"):
         generate_textbox([1], background="white")
+
+
+def test_training_images_stored_as_uint8_give_the_same_batches_in_a_fraction_of_the_memory():
+    import torch
+
+    from attrlab.data.textbox import generate_textbox
+
+    for background, channels in (("black", 1), ("noise", 3)):
+        full = generate_textbox([1, 5, 12, 7], seed=3, background=background)
+        stored = generate_textbox([1, 5, 12, 7], seed=3, background=background, stored=True)
+        assert stored.images.data.dtype == torch.uint8 and stored.images.data.shape[1] == channels
+        assert stored.masks == {}
+        idx = torch.tensor([2, 0])
+        assert torch.equal(stored.images[idx], full.images[idx])  # exact: black and noise are multiples of 1/255
+        assert stored.images.nbytes * 4 * 3 // channels == full.images.numel() * 4

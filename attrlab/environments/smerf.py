@@ -94,11 +94,12 @@ def _model(name, kind: str):
     return build_model(name, {"paper": lambda: SmerfCNN(kind), "compact": CompactCNN}, (3, 64, 64), 2)
 
 
-def _data(setting, per_bucket: dict, seed: int, background: str, photos, shuffle: bool = False) -> tuple:
+def _data(setting, per_bucket: dict, seed: int, background: str, photos, shuffle: bool = False,
+          stored: bool = False) -> tuple:
     buckets = [b for b in setting.labelled_buckets for _ in range(per_bucket[setting.labels[b]])]
     if shuffle:  # test sets: mixed buckets, so the first samples (shown in the report) vary
         buckets = [buckets[i] for i in np.random.default_rng(seed).permutation(len(buckets))]
-    batch = generate_textbox(buckets, seed=seed, background=background, photos=photos)
+    batch = generate_textbox(buckets, seed=seed, background=background, photos=photos, stored=stored)
     labels = torch.tensor([setting.labels[b] for b in buckets])
     return batch, labels
 
@@ -142,7 +143,8 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, back
         val, val_y = _data(setting, {0: val_n, 1: val_n}, seed * 1000 + 3 * k + 2, background, photos)
 
         def fit(model, checkpoint, k=k, setting=setting, name=name, train_n=train_n, val=val, val_y=val_y):
-            train, train_y = _data(setting, train_n, seed * 1000 + 3 * k + 1, background, photos)
+            # uint8 until a batch is taken (textbox.StoredImages): full sizes fit in memory
+            train, train_y = _data(setting, train_n, seed * 1000 + 3 * k + 1, background, photos, stored=True)
             record = train_verified(model, (train.images, train_y), (val.images, val_y, val.buckets), threshold,
                                     config["max_epochs"], lr=config["lr"], seed=seed, device=device, progress=progress,
                                     desc=f"smerf {name}", checkpoint=checkpoint)

@@ -102,6 +102,27 @@ def _scores(ctx: SectionContext) -> list[str]:
     return parts
 
 
+@register_section("spread", needs={"setting", "method", "metric", "value"}, order=25)
+def _spread(ctx: SectionContext) -> list[str]:
+    from .spread import formatted, spread
+
+    cells = spread(ctx.records)
+    cells.to_csv(ctx.out / "spread.csv", index=False)
+    head = ctx.config.get("headline", {}).get("metric", "mass_focus")
+    keep = [m for m in dict.fromkeys([head, "mass_focus", "positive_f1", "overall_f1", "iou_focus"])
+            if m in set(cells["metric"])]
+    if cells.empty or not keep:
+        return []
+    view = cells[cells["metric"].isin(keep)]
+    view = view.assign(shown=formatted(view)).pivot_table(index=["setting", "method"], columns="metric",
+                                                          values="shown", aggfunc="first")[keep]
+    n_models = int(cells["n_models"].max())
+    over = "models (seeds)" if n_models > 1 else "the samples of the one model (a study over seeds, "
+    over += "" if n_models > 1 else "<code>--seeds 0-4</code>, gives the spread over models)"
+    return [f"<h2>Spread</h2><p><code>mean ± std [95% bootstrap interval] n=models</code>, over {over}. "
+            "All cells: <code>spread.csv</code>.</p>", table(view)]
+
+
 @register_section("variants", needs={"method"}, order=30)
 def _variants(ctx: SectionContext) -> list[str]:
     if ctx.table.empty:

@@ -14,7 +14,7 @@ Example:
     ...                     "verified": True, "unit": ["u0", "u0", "u1", "u1"], "seed": [0, 0, 1, 1],
     ...                     "value": [0.2, 0.4, 0.6, 0.8]})
     >>> row = spread(rec).iloc[0]
-    >>> round(row["mean"], 3), int(row["n_models"]), row["ci_over"]
+    >>> float(round(row["mean"], 3)), int(row["n_models"]), row["ci_over"]
     (0.5, 2, 'models')
 """
 from __future__ import annotations
