@@ -107,10 +107,30 @@ def check_default_methods_run(reg: RegisteredEnvironment, env: Environment) -> N
     assert maps.shape == part.inputs.shape
 
 
+def check_a_setting_is_the_same_alone_or_with_others(reg: RegisteredEnvironment, env: Environment) -> None:
+    """A setting built alone has the same evaluation data and model as built beside another one:
+    a study trains each model in its own job (settings=[one]) and attributes with all of them, and
+    a model cache keyed by setting must not meet other data (seeds by the setting's identity, never
+    its place in the list)."""
+    if len(reg.spec.settings) < 2:
+        return
+    first, second = reg.spec.settings[:2]
+    options = dict(reg.spec.test_options)
+    together = {ev.setting: ev for ev in reg.build("quick", seed=0, settings=[first, second], **options).eval_sets}
+    alone = {ev.setting: ev for ev in reg.build("quick", seed=0, settings=[second], **options).eval_sets}
+    for name, ev in alone.items():
+        assert name in together, f"{name} built alone but not beside {first}"
+        other = together[name]
+        assert torch.equal(ev.inputs, other.inputs) and torch.equal(ev.targets, other.targets), \
+            f"{name}: other evaluation data alone than beside {first}"
+        for (k, a), (_, b) in zip(ev.model.state_dict().items(), other.model.state_dict().items()):
+            assert torch.equal(a, b), f"{name}: another model alone than beside {first} ({k})"
+
+
 CHECKS: tuple[Callable[[RegisteredEnvironment, Environment], None], ...] = (
     check_spec_declares_valid_presets, check_eval_sets_match_the_spec, check_inputs_fit_the_modality,
     check_models_are_frozen, check_verification_is_typed_and_serialisable, check_facts_are_per_sample_scalars,
-    check_default_methods_run,
+    check_default_methods_run, check_a_setting_is_the_same_alone_or_with_others,
 )
 
 

@@ -157,3 +157,28 @@ def test_tiny_text_rationale_run(tmp_path):
     with pytest.raises(AttrlabError, match="settings look like"):
         run(RunConfig(environment="text-rationale", settings=["cn-svm-sel0.05"], out_dir=tmp_path / "bad",
                       options=opts, progress=False))
+
+
+def test_word2vec_embeddings_are_pretrained_on_the_corpus_frozen_and_keyed():
+    pytest.importorskip("gensim", reason="gensim is the optional text extra (pip install 'attrlab[text]')")
+    from attrlab.environments import get_environment
+    from attrlab.models.embeddings import word2vec_matrix
+
+    reg = get_environment("text-attention")
+    tiny = {**reg.spec.test_options, "emb": 8}
+    env = reg.build("quick", seed=0, settings=["article"], embeddings="word2vec", **tiny)
+    model = env.eval_sets[0].model
+    assert not model.embedding.weight.requires_grad
+    assert float(model.embedding.weight[0].abs().sum()) == 0.0  # padding row
+    learned = reg.build("quick", seed=0, settings=["article"], **tiny).eval_sets[0].model
+    assert not torch.equal(model.embedding.weight, learned.embedding.weight)  # another cache entry, other weights
+
+
+def test_length_window_leaves_out_short_documents():
+    from attrlab.environments.semi_natural_text import documents
+
+    short, _ = documents("", {"max_len": 150, "min_len": 1}, 0)
+    window, _ = documents("", {"max_len": 150, "min_len": 40}, 0)
+    assert min(map(len, window)) >= 40 and len(window) < len(short)
+    with pytest.raises(AttrlabError, match="min_len"):
+        documents("", {"max_len": 150, "min_len": 100_000}, 0)

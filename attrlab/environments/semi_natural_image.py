@@ -207,6 +207,7 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, expe
         raise AttrlabError(f"classes takes two class names, got '{classes}'")
     runs = plan(experiment, config, seed, [m.strip() for m in manipulation.split(",") if m.strip()] or None,
                 r, pair if images else None)
+    place = {run.name: k for k, run in enumerate(runs)}  # seeds by place in the plan, not in the chosen subset
     if settings:
         wanted = set(settings)
         missing = wanted - {run.name for run in runs}
@@ -218,8 +219,8 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, expe
                "threshold": threshold, "alpha": alpha, **config}
     dev = torch.device(device)
     eval_sets, sources, actual_sizes = [], {}, {}
-    for k, run in enumerate(runs):
-        rng = np.random.default_rng([seed, k, 11])
+    for run in runs:
+        rng = np.random.default_rng([seed, place[run.name], 11])
         if run.pair not in sources:  # runs on the same pair share its images: read or crop them once
             sources[run.pair] = _split_data(run, config, seed, images, pair)
             _say_actual_sizes(sources[run.pair], config, actual_sizes, images or "the embedded photographs")
@@ -246,7 +247,7 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, expe
 
         trained = train_or_load(SPEC, run.name, lambda: _classifier(config["model"], config["side"]), fit, seed=seed,
                                 options=options, cache_dir=cache_dir,
-                                data_id={"k": k, "manipulation": [run.manipulation.name, run.manipulation.params], "r": run.r,
+                                data_id={"k": place[run.name], "manipulation": [run.manipulation.name, run.manipulation.params], "r": run.r,
                                          "pair": run.pair, "images": folder_id(images) if images else None})
         model, checkpoints = trained.model, trained.extras["checkpoints"]
         p = accuracy(model, *tensors["test"], torch.device("cpu"))

@@ -23,6 +23,7 @@ from ..core import Environment, EvalSet, GroundTruth, Verification
 from ..data.text import MANIPULATIONS, Vocabulary, embedded_corpus, load_corpus, manipulate, tokenize, usable
 from ..errors import AttrlabError
 from ..metrics.bounds import binomial_tail
+from ..models.embeddings import freeze_embeddings, word2vec_matrix
 from ..models.text import AttentionClassifier
 from ..models.training import accuracy, predicted_classes, train_verified
 from ..models.user import build_model
@@ -44,7 +45,9 @@ CORPUS_OPTIONS = (
     Option("val", int, 300, "validation documents", minimum=10, maximum=10_000_000),
     Option("test", int, 300, "test documents", minimum=10, maximum=10_000_000),
     Option("eval_docs", int, 40, "attributed test documents", minimum=1, maximum=10_000_000, model=False),
-    Option("max_len", int, 150, "tokens per document at most", minimum=4, maximum=100_000),
+    Option("max_len", int, 150, "tokens per document at most (longer ones are cut)", minimum=4, maximum=100_000),
+    Option("min_len", int, 1, "tokens per document at least (shorter ones are left out): with max_len, the "
+           "length window", minimum=1, maximum=100_000),
     Option("emb", int, 64, "embedding size", minimum=1, maximum=4096),
     Option("hidden", int, 64, "BiLSTM hidden units per direction", minimum=1, maximum=4096),
     Option("max_epochs", int, 15, "training epochs at most", minimum=1, maximum=10_000),
@@ -70,6 +73,9 @@ SPEC = EnvironmentSpec(
                "classifier (module:Class, file.py:Class; the attention method needs a .attention(ids) method)",
                choices=("bilstm-attention",), references=True, flag=True),
         Option("seeds", int, 1, "models (seeds) per data set", minimum=1, maximum=1000),
+        Option("embeddings", str, "learned", "learned with the model, or word2vec: skip-gram vectors of size emb "
+               "pre-trained on the corpus with gensim and frozen (the paper's fixed pre-trained embeddings; "
+               "pip install 'attrlab[text]')", choices=("learned", "word2vec")),
     ),
     headline=("mass_focus", "Attr% on correlating articles"),
     test_options={"train": 40, "val": 10, "test": 10, "eval_docs": 2, "emb": 4, "hidden": 4, "attn": 4,
@@ -80,8 +86,10 @@ SPEC = EnvironmentSpec(
 def documents(corpus: str, config: dict, seed: int) -> tuple[list[list[str]], str]:
     """Tokenized documents (at most ``max_len`` tokens), shuffled by ``seed``, and a corpus id."""
     docs = load_corpus(corpus, fmt=config.get("corpus_format", "")) if corpus else embedded_corpus()
-    tokens = [tokenize(d)[:config["max_len"]] for d in docs]
-    tokens = [t for t in tokens if t]
+    tokens = [tokenize(d) for d in docs]
+    tokens = [t[:config["max_len"]] for t in tokens if t and len(t) >= config.get("min_len", 1)]
+    if not tokens:
+        raise AttrlabError(f"no document has at least min_len={config.get('min_len')} tokens; lower min_len")
     order = np.random.default_rng([seed, 23]).permutation(len(tokens))
     ident = hashlib.sha1("\n".join(" ".join(t) for t in tokens).encode()).hexdigest()[:12]
     return [tokens[i] for i in order], ident
@@ -132,8 +140,12 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, corp
             vocab = Vocabulary([m.tokens for m in data["train"]])
             enc = {k: _encode(v, vocab, config["max_len"]) for k, v in data.items()}
             name = kind if config["seeds"] == 1 else f"{kind}-s{run_seed}"
+            make = lambda vocab=vocab: _text_model(config, len(vocab))  # noqa: E731
+            if config["embeddings"] == "word2vec":  # pre-trained on the unlabelled documents, then frozen
+                vectors = word2vec_matrix(tokens, vocab.itos, config["emb"], run_seed)
+                make = lambda vocab=vocab, vectors=vectors: freeze_embeddings(_text_model(config, len(vocab)), vectors)  # noqa: E731
             model, verification = fit_and_verify(
-                SPEC, name, lambda: _text_model(config, len(vocab)),
+                SPEC, name, make,
                 enc, config, run_seed, options, corpus_id, cache_dir, threshold, alpha, dev, progress,
                 {"vocabulary": len(vocab), "corpus": corpus_id})
             eval_sets.append(_eval_set(name, model, data["test"], enc["test"], config["eval_docs"], vocab,

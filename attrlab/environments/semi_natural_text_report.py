@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..data.text import MANIPULATIONS
 from ..report.figures import load_shown
-from ..report.sections import SectionContext, register_section, table
+from ..report.sections import SectionContext, images, register_section, table
 
 COLOURS = {"corr": "#e6862a", "non": "#3a78c2", "other": "#4aa564"}
 
@@ -92,6 +92,24 @@ CSS = (".doc{line-height:1.2;margin:4px 0 12px}.tok{display:inline-flex;flex-dir
        "height:56px;margin:0 2px;font-size:11px;vertical-align:bottom}.bar{display:block;width:100%;min-height:1px}")
 
 
+def length_histogram(records: pd.DataFrame, path: Path) -> Path | None:
+    """The attributed documents' lengths (tokens) per data set: the paper's reviews are longer
+    than our embedded prose, and attention's share on a few words depends on it."""
+    if "group_length" not in records.columns:
+        return None
+    from ..report.figures import finish, plt
+
+    docs = records.drop_duplicates(["setting", "sample"] + (["unit"] if "unit" in records.columns else []))
+    fig, ax = plt.subplots(figsize=(5, 2.6))
+    for setting, g in docs.groupby(docs["setting"].map(_family)):
+        lengths = pd.to_numeric(g["group_length"], errors="coerce").dropna()
+        ax.hist(lengths, bins=30, alpha=0.5, label=f"{setting} (median {lengths.median():.0f})")
+    ax.set_xlabel("document length (tokens, after max_len)", fontsize=8)
+    ax.set_ylabel("documents", fontsize=8)
+    ax.legend(fontsize=7)
+    return finish(fig, path)
+
+
 @register_section("text-attention", needs={"group_freq_correlating"}, metrics={"mass_focus"}, order=40, css=CSS)
 def _section(ctx: SectionContext) -> list[str]:
     text_table = attention_table(ctx.records)
@@ -100,6 +118,7 @@ def _section(ctx: SectionContext) -> list[str]:
     parts = ["<h2>Attr% on article words (Zhou et al. Table 1)</h2><p>Mean Attr% ± spread, beside each word "
              "class's frequency (what a uniform map would score). A model above p* = 0.5 must read the "
              "correlating articles; non-correlating ones carry nothing.</p>", table(text_table)]
+    parts += images((length_histogram(ctx.records, ctx.fig_dir / "document_lengths.png"),))
     docs = "\n".join(highlighted_documents(ctx.maps_dir, s) for s in ctx.settings)
     if docs:
         parts.append("<h3>Example documents</h3><p>One bar per word, height = |attribution| relative to the "

@@ -132,8 +132,11 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, back
     names = [get_setting(s).name for s in (settings or SETTINGS)]
     options = {"background": background, "images": images, "threshold": threshold, **config}
     eval_sets = []
-    for k, name in enumerate(names):
+    for name in names:
         setting = get_setting(name)
+        # data seeds from the setting's place in Table 1, never its place in this run's list: the same
+        # setting gets the same images (and its cached model) alone, in any subset or in any order
+        k = SETTINGS.index(name)
         # scale Table 2's sizes, keeping their per-label ratio (Complex-FR has 3× more label-1
         # images per bucket), so that the smallest is at least min_train
         factor = max(config["train_scale"], config["min_train"] / min(setting.train_per_bucket.values()))
@@ -153,7 +156,7 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, back
 
         trained = train_or_load(SPEC, name, lambda setting=setting: _model(config["model"], setting.kind), fit,
                                 seed=seed, options=options, cache_dir=cache_dir,
-                                data_id={"images": folder_id(images)} if images else None)
+                                data_id={"table_index": k, **({"images": folder_id(images)} if images else {})})
         # verified here, on the held-out images, whether trained now or loaded: a cache file's own
         # record is never taken as the verdict
         by_bucket = group_accuracy(trained.model, val.images, val_y, val.buckets, torch.device("cpu"))

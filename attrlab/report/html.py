@@ -146,6 +146,18 @@ def _completeness(ctx: SectionContext) -> list[str]:
             "promises (too few integration steps, a rule that breaks summation-to-delta).</p>", table(t, 4)]
 
 
+@register_section("paper", needs={"environment", "setting", "method", "metric", "value"}, order=15)
+def _paper(ctx: SectionContext) -> list[str]:
+    from .paper import compare_to_papers
+    from .study import paper_section
+
+    papers = compare_to_papers(ctx.records)
+    if papers.empty:
+        return []
+    papers.to_csv(ctx.out / "paper_vs_attrlab.csv", index=False)
+    return paper_section(papers)
+
+
 @register_section("failures", needs={"status"}, order=90)
 def _failures(ctx: SectionContext) -> list[str]:
     return ["<h2>Failures</h2>", table(failures(ctx.records))]

@@ -187,6 +187,25 @@ def compare_to_papers(records: pd.DataFrame, values: pd.DataFrame | None = None)
                 shown = f"{'≥' if row['rule'] == 'above' else '≤'} {value:.3f}"
             out.append({**base, "ours": mean, "ours_low": low, "ours_high": high, "models": n, "interval_over": over,
                         "paper_value": shown, "verdict": verdict})
-    return pd.DataFrame(out, columns=["paper", "source", "statement", "environment", "setting", "grid", "method",
-                                      "metric", "rule", "paper_value", "ours", "ours_low", "ours_high", "models",
-                                      "interval_over", "verdict"])
+    table = pd.DataFrame(out, columns=["paper", "source", "statement", "environment", "setting", "grid", "method",
+                                       "metric", "rule", "paper_value", "ours", "ours_low", "ours_high", "models",
+                                       "interval_over", "verdict"])
+    table["caveat"] = [_caveat(records, r) for _, r in table.iterrows()]
+    return table
+
+
+def _caveat(records: pd.DataFrame, row: pd.Series) -> str:
+    """Why a verdict may not be about the method: a method that claims completeness (IG, DeepLIFT)
+    whose maps miss Σa = f(x) − f(x₀) by more than 1% on average (too few steps; a rule that breaks
+    it) — on either side of the comparison."""
+    gaps = records[(records["metric"] == "completeness_gap") & (records["setting"] == row["setting"])
+                   & (records["status"] == "ok")]
+    methods = [row["method"]]
+    if row["rule"] == "greater" and str(row["paper_value"]).startswith("> "):
+        methods.append(str(row["paper_value"])[2:])
+    notes = []
+    for m in methods:
+        mean = gaps.loc[gaps["method"] == m, "value"].mean()
+        if pd.notna(mean) and mean > 0.01:
+            notes.append(f"{m}: completeness gap {100 * mean:.0f}% (not converged)")
+    return "; ".join(notes)

@@ -66,7 +66,7 @@ def build_study_report(out: str | Path) -> Path:
                  "model's mean over samples, shown as <code>mean ± std [95% bootstrap interval] n=models</code>; "
                  "where a cell has one model the spread is over its samples. Only verified models count; a cell "
                  "with none is marked UNVERIFIED.</p>")
-    parts += _paper_section(papers)
+    parts += paper_section(papers)
     for env in dict.fromkeys(records["environment"]) if len(records) else []:
         parts += _environment_section(env, records, cells, heads.get(env), fig_dir)
     parts += _units_section(out, study, jobs)
@@ -78,7 +78,7 @@ def build_study_report(out: str | Path) -> Path:
     return path
 
 
-def _paper_section(papers: pd.DataFrame) -> list[str]:
+def paper_section(papers: pd.DataFrame) -> list[str]:
     parts = ["<h2>Paper vs attrlab</h2><p>Each number or statement a paper reports "
              "(<code>attrlab/data/paper_values.csv</code>) beside ours. Rules: <b>mean</b> — agree when our 95% "
              "interval overlaps the paper's interval of its mean (mean ± 1.96·sd/√runs); <b>above/below</b> — agree "
@@ -92,7 +92,8 @@ def _paper_section(papers: pd.DataFrame) -> list[str]:
                                                 shown["models"].fillna(0), shown["interval_over"])]
     shown["verdict"] = [f"<span class='{'ok' if v == 'agree' else 'bad' if v == 'disagree' else ''}'>{v}</span>"
                         for v in shown["verdict"]]
-    cols = ["paper", "source", "statement", "setting", "grid", "method", "metric", "paper_value", "ours", "verdict"]
+    cols = ["paper", "source", "statement", "setting", "grid", "method", "metric", "paper_value", "ours", "verdict",
+            "caveat"]
     counts = papers["verdict"].value_counts().to_dict()
     parts.append("<p>" + ", ".join(f"{k}: {v}" for k, v in counts.items()) + "</p>")
     parts.append(shown[cols].to_html(index=False, escape=False, na_rep="", classes="paper"))
