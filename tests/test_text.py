@@ -182,3 +182,26 @@ def test_length_window_leaves_out_short_documents():
     assert min(map(len, window)) >= 40 and len(window) < len(short)
     with pytest.raises(AttrlabError, match="min_len"):
         documents("", {"max_len": 150, "min_len": 100_000}, 0)
+
+
+def test_rationale_batch_cost_reaches_the_generator_and_document_cost_is_kept_as_an_option():
+    from attrlab.models.rationale import RationaleModel
+
+    ids = torch.tensor([[2, 3, 4, 5, 6, 7], [8, 9, 10, 0, 0, 0]])
+    labels = torch.tensor([0, 1])
+    def gate_grad(kind, cost, strength):
+        torch.manual_seed(0)
+        m = RationaleModel(20, kind, emb=4, hidden=3, selection=0.9, strength=strength, sel_cost=cost)
+        m.training_loss(ids, labels)  # RL: the first batch sets the batch cost's running baseline
+        m.zero_grad()
+        m.training_loss(ids, labels).backward()
+        return m.gate.weight.grad.clone()
+
+    for kind in ("rl", "cr"):
+        for cost in ("batch", "document"):
+            # the %Sel regulariser changes the generator's gradient (the batch mean would cancel a
+            # shared REINFORCE cost exactly; a running baseline does not)
+            assert not torch.allclose(gate_grad(kind, cost, 50.0), gate_grad(kind, cost, 0.0)), (kind, cost)
+    with pytest.raises(AttrlabError, match="unknown %Sel cost"):
+        RationaleModel(20, "rl", sel_cost="sentence")
+    assert "cost_baseline" not in RationaleModel(20, "rl").state_dict()  # caches stay tensors of weights only

@@ -55,8 +55,10 @@ SPEC = EnvironmentSpec(
     settings=MANIPULATIONS,  # the er experiment's runs; the others plan names like noise-v0.02, noise-r0.7-similar
     open_settings=True,
     presets={
-        # images per class (train, val, test); test images per class that get attributed; runs per manipulation
-        "quick": {"side": 64, "train": 400, "val": 60, "test": 100, "eval_per_class": 8, "runs": 1, "max_epochs": 12,
+        # images per class (train, val, test); test images per class that get attributed; runs per manipulation.
+        # quick max_epochs 30: at 12, seed 2's blur and hue models stopped at 0.775 / 0.915 test accuracy
+        # (23/25 verified over seeds 0-4); training stops as soon as it verifies, so the cap is only a budget
+        "quick": {"side": 64, "train": 400, "val": 60, "test": 100, "eval_per_class": 8, "runs": 1, "max_epochs": 30,
                   "model": "small", "lr": 2e-3, "batch": 64},
         "full": {"side": 224, "train": 1000, "val": 100, "test": 100, "eval_per_class": 50, "runs": 20,
                  "max_epochs": 50, "model": "resnet34", "lr": 1e-3, "batch": 128},

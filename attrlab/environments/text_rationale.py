@@ -16,7 +16,7 @@ import torch
 from ..core import Environment
 from ..data.text import MANIPULATIONS, Vocabulary
 from ..errors import AttrlabError
-from ..models.rationale import KINDS, RationaleModel
+from ..models.rationale import KINDS, SEL_COSTS, RationaleModel
 from ..models.user import build_model
 from .contract import EnvironmentSpec, Option, register_environment
 from .semi_natural_text import CORPUS_OPTIONS, _encode, _eval_set, documents, fit_and_verify, make_dataset
@@ -42,6 +42,8 @@ SPEC = EnvironmentSpec(
     options=CORPUS_OPTIONS + (
         Option("strength", float, 1.0, "lambda, the weight of the %Sel regulariser", minimum=0.0, maximum=1e6),
         Option("sel_tolerance", float, 0.02, "largest |test %Sel - target| that verifies", minimum=0.0, maximum=1.0),
+        Option("sel_cost", str, "batch", "the %Sel regulariser: batch (the paper's, over the mini-batch) or document "
+               "(per document, as the authors' RL code)", choices=SEL_COSTS),
         Option("model", str, "bilstm-selector", "the paper's BiLSTM select-then-predict model (rl/cr from the setting), "
                "or your own (module:Class, file.py:Class): called with the keywords it names among vocab_size, "
                "n_classes, input_shape, kind, selection, strength; it must offer rationale(ids) -> (N, L) in [0, 1] "
@@ -67,7 +69,7 @@ def _parse(name: str) -> tuple[str, str, float]:
 
 def _rationale_model(config: dict, vocab_size: int, kind: str, sel: float) -> torch.nn.Module:
     builtin = {"bilstm-selector": lambda: RationaleModel(vocab_size, kind, config["emb"], config["hidden"], sel,
-                                                         config["strength"])}
+                                                         config["strength"], sel_cost=config["sel_cost"])}
     return build_model(config["model"], builtin, (config["max_len"],), 2, needs=("rationale", "selection_rate"),
                        vocab_size=vocab_size, kind=kind, selection=sel, strength=config["strength"])
 

@@ -45,14 +45,19 @@ def paper_values() -> pd.DataFrame:
     return table
 
 
-def _grid_match(frame: pd.DataFrame, grid) -> pd.DataFrame:
+def _grid_match(frame: pd.DataFrame, grid, facts: bool = True) -> pd.DataFrame:
+    """Rows at the grid point ``grid`` (``"r=0.7"``): a study's grid value (``opt_r``), else the
+    environment's own fact (``group_r``, the correlation experiment's settings). Without
+    ``facts`` (a table of cells, where the setting already fixes its facts) only grid columns count."""
     if not isinstance(grid, str) or not grid:
         return frame
     for part in grid.split(";"):
         key, value = part.split("=", 1)
-        # a study's grid value (opt_r), else the environment's own fact (group_r: the correlation experiment)
-        col = next((c for c in (f"opt_{key.strip()}", f"group_{key.strip()}") if c in frame.columns), None)
+        names = (f"opt_{key.strip()}", f"group_{key.strip()}") if facts else (f"opt_{key.strip()}",)
+        col = next((c for c in names if c in frame.columns), None)
         if col is None:
+            if not facts:
+                continue
             return frame.iloc[0:0]
         frame = frame[frame[col].astype(str).map(_num) == _num(value.strip())]
     return frame
@@ -170,7 +175,7 @@ def compare_to_papers(records: pd.DataFrame, values: pd.DataFrame | None = None)
             else:
                 match = cells[(cells["environment"] == row["environment"]) & (cells["setting"] == setting)
                               & (cells["method"] == method) & (cells["metric"] == metric)]
-                match = _grid_match(match, grid)
+                match = _grid_match(match, grid, facts=False)
                 if match.empty:
                     out.append({**base, "verdict": "not run"})
                     continue

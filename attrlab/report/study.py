@@ -123,7 +123,13 @@ def _headline_figure(cells: pd.DataFrame, grid: list[str], label: str, path: Pat
     if cells.empty:
         return None
     settings = list(dict.fromkeys(cells["setting"]))
-    fig, axes = plt.subplots(1, len(settings), figsize=(min(4.2 * len(settings), 18), 3.6), squeeze=False)
+    cols = min(4, len(settings))
+    rows = -(-len(settings) // cols)
+    fig, grid_axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 0.25 * cells["method"].nunique() * rows + 1.6 * rows),
+                                  squeeze=False)
+    for ax in grid_axes.flat[len(settings):]:
+        ax.set_visible(False)
+    axes = [list(grid_axes.flat)]
     numeric = len(grid) == 1 and pd.to_numeric(cells[grid[0]], errors="coerce").notna().all()
     for ax, setting in zip(axes[0], settings):
         c = cells[cells["setting"] == setting]
