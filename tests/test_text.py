@@ -108,16 +108,20 @@ def test_cr_loss_is_cross_entropy_plus_the_batch_selection_regulariser():
 
     ids = torch.tensor([[2, 3, 4, 5, 6], [7, 8, 9, 0, 0]])
     y = torch.tensor([0, 1])
-    losses = {}
-    for strength in (0.0, 2.0):
-        torch.manual_seed(0)
-        m = RationaleModel(12, "cr", emb=8, hidden=6, selection=0.2, strength=strength)
-        torch.manual_seed(1)
-        losses[strength] = m.training_loss(ids, y).item()
-    mask, (a, b) = m._gate_params(ids)
-    p_nonzero = 1 - _kuma_cdf(torch.full_like(a, -_L / (_R - _L)), a, b)
-    l0 = ((p_nonzero * mask).sum() / mask.sum()).item()   # Σ expected rationale length / Σ review length
-    assert losses[2.0] - losses[0.0] == pytest.approx(2.0 * abs(l0 - 0.2), abs=1e-5)
+    for cost in ("batch", "document"):
+        losses = {}
+        for strength in (0.0, 2.0):
+            torch.manual_seed(0)
+            m = RationaleModel(12, "cr", emb=8, hidden=6, selection=0.2, strength=strength, sel_cost=cost)
+            torch.manual_seed(1)
+            losses[strength] = m.training_loss(ids, y).item()
+        mask, (a, b) = m._gate_params(ids)
+        p_nonzero = 1 - _kuma_cdf(torch.full_like(a, -_L / (_R - _L)), a, b)
+        if cost == "batch":  # Σ expected rationale length / Σ review length (the paper's §7)
+            reg = abs(((p_nonzero * mask).sum() / mask.sum()).item() - 0.2)
+        else:  # per document, averaged
+            reg = ((p_nonzero * mask).sum(1) / mask.sum(1) - 0.2).abs().mean().item()
+        assert losses[2.0] - losses[0.0] == pytest.approx(2.0 * reg, abs=1e-5)
     assert F.cross_entropy(m.classify(ids, m.rationale(ids)), y) >= 0
 
 
