@@ -210,11 +210,21 @@ def _run_study_from_args(args, names: list[str], options: dict, files: list[str]
                              "run": [{"environment": n, "options": options[n],
                                       **({"methods": _split(args.methods)} if args.methods else {}),
                                       **({"settings": _split(args.settings)} if args.settings else {})} for n in names]})
-    out = Path(args.out) if args.out else Path("runs") / study.name
+    out = Path(args.out) if args.out else Path("runs") / f"{study.name}-seeds{_slug_seeds(seeds)}"
     run_study(study, out, workers=args.workers, backend=args.backend, address=args.address, device=args.device,
               threads=args.threads, env_files=tuple(files), progress=not args.no_progress)
     _print_study(out)
     return 0
+
+
+def _slug_seeds(seeds: list[int]) -> str:
+    """``[0, 1, 2, 7]`` → ``0-2,7``: the default study folder says which seeds it holds."""
+    parts, start = [], seeds[0]
+    for prev, cur in zip(seeds, seeds[1:] + [None]):
+        if cur is None or cur != prev + 1:
+            parts.append(f"{start}-{prev}" if prev != start else f"{start}")
+            start = cur
+    return ",".join(parts)
 
 
 def _cmd_study(args) -> int:

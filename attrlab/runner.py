@@ -162,6 +162,8 @@ def run(config: RunConfig) -> Path:
         raise AttrlabError(f"method labels repeat: {', '.join(sorted({l for l in labels if labels.count(l) > 1}))}")
     protocol = config.options.get("metric_protocol", registered.spec.metric_protocol)
     metrics = dataclasses.replace(config.metrics, protocol=protocol)  # the environment's protocol, or the user's
+    if (out / "study.json").exists():
+        raise AttrlabError(f"{out} holds a study; give this run another --out folder (or rerun the study)")
     existed = prepare_out(out)
     try:
         torch.manual_seed(config.seed)

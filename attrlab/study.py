@@ -248,6 +248,8 @@ def run_study(study: Study, out: str | Path, *, workers: int = 1, backend: str =
         raise AttrlabError(f"threads must be a positive integer, got {threads!r}")
     the_plan = plan(study)
     out = Path(out)
+    if (out / "records.csv").exists() and not (out / "study.json").exists():
+        raise AttrlabError(f"{out} holds a single run; give the study another --out folder")
     prepare_out(out, ("units", "train"))
     description = {
         "study": study.name, "description": study.description, "source": study.source, "threads": threads,

@@ -206,3 +206,17 @@ def test_execute_plan_refuses_unknown_backend_and_bad_workers(tmp_path):
         execute_plan(p, tmp_path, backend="spark")
     with pytest.raises(AttrlabError, match="positive integer"):
         execute_plan(p, tmp_path, workers=0)
+
+
+def test_a_study_and_a_single_run_never_share_a_folder(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["run", "attributionlab", "--methods", "random", "--set", "n_images=2", "--set", "size=32",
+                 "--out", str(run_dir), "--no-progress"]) == 0
+    assert main(["run", "attributionlab", "--seeds", "0-1", "--methods", "random", "--out", str(run_dir)]) == 2
+    assert "holds a single run" in capsys.readouterr().err
+    study_dir = tmp_path / "study"
+    run_study(Study.from_dict({"run": [{"environment": "attributionlab", "methods": ["random"],
+                                        "options": {"n_images": 2, "size": 32}}]}), study_dir, progress=False,
+              report=False)
+    assert main(["run", "attributionlab", "--methods", "random", "--out", str(study_dir), "--no-progress"]) == 2
+    assert "holds a study" in capsys.readouterr().err
