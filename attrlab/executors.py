@@ -265,10 +265,15 @@ def _run_ray(pending, ctx, results, finished, workers: int, address: str | None)
     started = False
     if not ray.is_initialized():
         kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
-        if address:
-            ray.init(address=address, **kwargs)
-        else:
-            ray.init(num_cpus=workers * ctx.threads, **kwargs)
+        try:
+            if address:
+                ray.init(address=address, **kwargs)
+            else:
+                ray.init(num_cpus=workers * ctx.threads, **kwargs)
+        except Exception as exc:  # no cluster at that address, a port taken, ...
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise AttrlabError(f"cannot {'reach the Ray cluster at ' + address if address else 'start a local Ray'}: "
+                               f"{first}") from None
         started = True
     try:
         gpus = 1 if ctx.device != "cpu" and ray.cluster_resources().get("GPU", 0) > 0 else 0
