@@ -35,9 +35,12 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import AttrlabError
+
+if TYPE_CHECKING:
+    import pandas as pd
 from .keys import content_hash
 
 
@@ -271,7 +274,7 @@ def run_study(study: Study, out: str | Path, *, workers: int = 1, backend: str =
     return out
 
 
-def collect(out: str | Path, the_plan: Plan) -> "pd.DataFrame":  # noqa: F821
+def collect(out: str | Path, the_plan: Plan) -> pd.DataFrame:
     """``out/records.csv``: every finished unit's records, in plan order, with ``unit`` and the
     grid values as ``opt_<name>`` columns."""
     import pandas as pd
