@@ -143,8 +143,11 @@ class Study:
         return cls.from_dict(data, str(path))
 
 
-def _as_list(value) -> list[str]:
-    return [v.strip() for v in value.split(",")] if isinstance(value, str) else [str(v) for v in value]
+def _as_list(value) -> list:
+    """A comma-separated string or a list; a Python callable (a method given from Python) stays itself."""
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",")]
+    return [v if callable(v) else str(v) for v in value]
 
 
 @dataclass(frozen=True)

@@ -220,3 +220,16 @@ def test_a_study_and_a_single_run_never_share_a_folder(tmp_path, capsys):
               report=False)
     assert main(["run", "attributionlab", "--methods", "random", "--out", str(study_dir), "--no-progress"]) == 2
     assert "holds a study" in capsys.readouterr().err
+
+
+def _halved_gradient(model, inputs, targets):
+    x = inputs.detach().clone().requires_grad_(True)
+    model(x).gather(1, targets.view(-1, 1)).sum().backward()
+    return 0.5 * x.grad
+
+
+def test_a_python_function_is_a_study_method_too(tmp_path):
+    study = Study.from_dict({"seeds": "0", "run": [{"environment": "attributionlab", "methods": [_halved_gradient],
+                                                    "options": {"n_images": 2, "size": 32}}]})
+    out = run_study(study, tmp_path / "fn", progress=False, report=False)
+    assert set(_records(out)["method"]) == {"_halved_gradient"}
