@@ -49,6 +49,9 @@ def run_folders(paths) -> list[Path]:
 
 def _headline(folder: Path, records: pd.DataFrame) -> tuple[str, str, str]:
     config = json.loads((folder / "config.json").read_text()) if (folder / "config.json").exists() else {}
+    if not config and (folder / "study.json").exists():  # a study: its units say the environment's headline
+        units = sorted((folder / "units").glob("*/config.json"))
+        config = json.loads(units[0].read_text()) if units else {}
     env = config.get("environment") or (str(records["environment"].iloc[0]) if len(records) else folder.name)
     head = config.get("headline") or {"metric": "mass_focus", "name": "share of attribution on the ground truth"}
     return env, head["metric"], head["name"]

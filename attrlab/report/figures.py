@@ -47,16 +47,28 @@ def prf_heatmap(table: pd.DataFrame, setting: str, path: Path) -> Path | None:
     return finish(fig, path)
 
 
-def metric_bars(table: pd.DataFrame, metric: str, setting: str, path: Path, title: str) -> Path | None:
-    """One bar per method for ``metric`` (e.g. Attr% of the ground truth), sorted."""
+def metric_bars(table: pd.DataFrame, metric: str, setting: str, path: Path, title: str,
+                spread: pd.DataFrame | None = None) -> Path | None:
+    """One bar per method for ``metric`` (e.g. Attr% of the ground truth), sorted; with ``spread``
+    (:func:`attrlab.report.spread.spread` of the records) each bar gets its 95% interval."""
     if metric not in table.columns:
         return None
     s = table.loc[setting, metric].sort_values()
     fig, ax = plt.subplots(figsize=(7, 0.25 * len(s) + 1.2))
     ax.barh(range(len(s)), s.values, color="#3b75af")
+    if spread is not None and not spread.empty:
+        cells = spread[(spread["setting"] == setting) & (spread["metric"] == metric)].set_index("method")
+        cells = cells[~cells.index.duplicated()].reindex(s.index)
+        if cells["ci_low"].notna().any():
+            err = [np.clip(s.values - cells["ci_low"].to_numpy(float), 0, None),
+                   np.clip(cells["ci_high"].to_numpy(float) - s.values, 0, None)]
+            ax.errorbar(s.values, range(len(s)), xerr=np.nan_to_num(err), fmt="none", ecolor="black", lw=0.7)
+            over = "models" if (cells["ci_over"] == "models").any() else "samples"
+            ax.set_xlabel(f"{metric} (95% bootstrap interval over {over})")
     ax.set_yticks(range(len(s)), s.index, fontsize=8)
     ax.set_xlim(0, 1)
-    ax.set_xlabel(metric)
+    if not ax.get_xlabel():
+        ax.set_xlabel(metric)
     ax.set_title(f"{title} — {setting}", fontsize=10)
     return finish(fig, path)
 

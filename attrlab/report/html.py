@@ -85,6 +85,9 @@ def _scores(ctx: SectionContext) -> list[str]:
              "negative: a &lt; −τ). <code>mass_focus</code> is the share of |attribution| on the ground-truth pixels "
              "(Attr%/AFL); <code>iou_focus</code> the top-K IoU with K = |ground truth|.</p>"]
     tim = timings(ctx.out)
+    from .spread import spread
+
+    cells = spread(ctx.records[ctx.records["metric"] == "mass_focus"]) if "metric" in ctx.records else None
     for setting in ctx.settings:
         parts.append(f"<h3>{html.escape(setting)}</h3>")
         in_table = not ctx.table.empty and setting in ctx.table.index.get_level_values(0)
@@ -97,7 +100,7 @@ def _scores(ctx: SectionContext) -> list[str]:
         if in_table:
             parts += images((figures.prf_heatmap(ctx.table, setting, ctx.fig_dir / f"prf_{setting}.png"),
                              figures.metric_bars(ctx.table, "mass_focus", setting, ctx.fig_dir / f"mass_{setting}.png",
-                                                 "Share of attribution on the ground truth (Attr%)")))
+                                                 "Share of attribution on the ground truth (Attr%)", cells)))
         parts += images((figures.map_gallery(ctx.maps_dir, setting, ctx.fig_dir / f"maps_{setting}.png"),))
     return parts
 
