@@ -108,14 +108,20 @@ def _device(ctx: JobContext, index: int) -> str:
     return "cpu" if ctx.device == "auto" else ctx.device
 
 
+def _result(job: Job, error: str = "") -> dict:
+    """A job's result record: ``ok``, or ``failed`` with its one-line ``error``."""
+    return {"id": job.id, "kind": job.kind, "unit": job.unit.name, "setting": job.setting or "",
+            "seed": job.unit.seed, "status": "failed" if error else "ok", "error": error, "seconds": 0.0,
+            "verified": None}
+
+
 def execute(job: Job, ctx: JobContext, index: int = 0, *deps: dict) -> dict:
     """Run one job (or return its earlier result); never raises for a failing job: the result
     says ``status="failed"`` with a one-line ``error``."""
     previous = done(ctx, job)
     if previous is not None:
         return {**previous, "cached": True}
-    result = {"id": job.id, "kind": job.kind, "unit": job.unit.name, "setting": job.setting or "",
-              "seed": job.unit.seed, "status": "ok", "error": "", "seconds": 0.0, "verified": None}
+    result = _result(job)
     failed = [d for d in deps if d and d.get("status") != "ok"]
     if failed:
         return {**result, "status": "failed", "error": f"training failed: {failed[0]['error']}"}
@@ -247,9 +253,7 @@ def _run_processes(pending, ctx, results, finished, workers: int) -> None:
                 try:
                     result = future.result()
                 except Exception as exc:  # the worker process died (killed, out of memory)
-                    result = {"id": job.id, "kind": job.kind, "unit": job.unit.name, "setting": job.setting or "",
-                              "seed": job.unit.seed, "status": "failed", "seconds": 0.0, "verified": None,
-                              "error": f"worker process failed: {type(exc).__name__}: {exc}"[:300]}
+                    result = _result(job, f"worker process failed: {type(exc).__name__}: {exc}"[:300])
                 finished(job, result)
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
@@ -294,9 +298,7 @@ def _run_ray(pending, ctx, results, finished, workers: int, address: str | None)
                 try:
                     result = ray.get(ref)
                 except Exception as exc:  # the task's worker died
-                    result = {"id": job.id, "kind": job.kind, "unit": job.unit.name, "setting": job.setting or "",
-                              "seed": job.unit.seed, "status": "failed", "seconds": 0.0, "verified": None,
-                              "error": f"Ray task failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
+                    result = _result(job, f"Ray task failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
                 finished(job, result)
     finally:
         if started:

@@ -81,36 +81,35 @@ def _expand(row: pd.Series, records: pd.DataFrame) -> list[dict]:
             if (rec["setting"] == s).any() and (m == "ALL" or ((rec["setting"] == s) & (rec["method"] == m)).any())]
 
 
+def _cell(records: pd.DataFrame, setting: str, method: str, metric: str, grid) -> pd.DataFrame:
+    """The successful records of one cell (``ALL``: every method)."""
+    rec = _grid_match(records[(records["setting"] == setting) & (records["metric"] == metric)
+                              & (records["status"] == "ok")], grid)
+    return rec if method == "ALL" else rec[rec["method"] == method]
+
+
+def _model_key(frame: pd.DataFrame) -> str:
+    return "unit" if "unit" in frame.columns else "seed"
+
+
 def _per_model(records: pd.DataFrame, setting: str, method: str, metric: str, grid) -> pd.Series:
     """Each verified model's mean of ``metric`` (``ALL``: averaged over methods), by unit."""
-    rec = _grid_match(records[(records["setting"] == setting) & (records["metric"] == metric)], grid)
-    if method != "ALL":
-        rec = rec[rec["method"] == method]
-    means = model_means(rec)
+    means = model_means(_cell(records, setting, method, metric, grid))
     if means.empty:
         return pd.Series(dtype=float)
-    key = "unit" if "unit" in means.columns else "seed"
     use = means[means["verified"]] if means["verified"].any() else means
-    return use.groupby(key)["value"].mean()
+    return use.groupby(_model_key(means))["value"].mean()
 
 
 def _fact_per_model(records: pd.DataFrame, setting: str, method: str, metric: str, fact: str, grid) -> pd.Series:
-    rec = _grid_match(records[(records["setting"] == setting) & (records["metric"] == metric)
-                              & (records["status"] == "ok")], grid)
-    if method != "ALL":
-        rec = rec[rec["method"] == method]
+    rec = _cell(records, setting, method, metric, grid)
     if fact not in rec.columns or rec.empty:
         return pd.Series(dtype=float)
-    key = "unit" if "unit" in rec.columns else "seed"
-    return pd.to_numeric(rec[fact], errors="coerce").groupby(rec[key]).mean()
+    return pd.to_numeric(rec[fact], errors="coerce").groupby(rec[_model_key(rec)]).mean()
 
 
 def _samples(records, setting, method, metric, grid) -> np.ndarray:
-    rec = _grid_match(records[(records["setting"] == setting) & (records["metric"] == metric)
-                              & (records["status"] == "ok")], grid)
-    if method != "ALL":
-        rec = rec[rec["method"] == method]
-    return rec["value"].dropna().to_numpy(float)
+    return _cell(records, setting, method, metric, grid)["value"].dropna().to_numpy(float)
 
 
 def _judge_interval(low: float, high: float, bound: float, above: bool) -> str:

@@ -46,6 +46,11 @@ def model_means(records: pd.DataFrame) -> pd.DataFrame:
             .agg(value=("value", "mean"), samples=("value", "size"), verified=("verified", "all")).reset_index())
 
 
+def _plain(key: tuple) -> tuple:
+    """A group key usable as a dict key: NaN (a grid option a unit lacks) never equals itself."""
+    return tuple("<none>" if not isinstance(v, str) and pd.isna(v) else v for v in key)
+
+
 def bootstrap_ci(values: np.ndarray, seed: int = 0, n_boot: int = N_BOOT) -> tuple[float, float]:
     """2.5% and 97.5% of the mean over ``n_boot`` resamples (one value: that value twice).
 
@@ -67,8 +72,11 @@ def spread(records: pd.DataFrame) -> pd.DataFrame:
     ``ci_high``, ``n_models``, ``n_unverified``, ``ci_over`` and ``evidence``."""
     per_model = model_means(records)
     keys = cell_keys(records)
+    model = "unit" if "unit" in records.columns else "seed"
     rows = []
     ok = records[(records["status"] == "ok")].dropna(subset=["value"])
+    # every (cell, model)'s sample values, grouped once (not filtered again for each cell)
+    samples_of = {_plain(k): g.to_numpy(float) for k, g in ok.groupby(keys + [model], dropna=False, sort=False)["value"]}
     for key, cell in per_model.groupby(keys, dropna=False, sort=False):
         verified = cell[cell["verified"]]
         evidence = len(verified) > 0
@@ -78,12 +86,7 @@ def spread(records: pd.DataFrame) -> pd.DataFrame:
             low, high = bootstrap_ci(values)
             std, over = float(values.std(ddof=1)), "models"
         else:  # one model: the spread over its samples
-            match = ok
-            for k, v in zip(keys, key):
-                match = match[match[k].isna()] if pd.isna(v) else match[match[k] == v]
-            if "unit" in match.columns:
-                match = match[match["unit"] == use["unit"].iloc[0]]
-            samples = match["value"].to_numpy(float)
+            samples = samples_of[_plain((*key, use[model].iloc[0]))]
             low, high = bootstrap_ci(samples)
             std, over = (float(samples.std(ddof=1)) if len(samples) > 1 else 0.0), "samples"
         rows.append({**dict(zip(keys, key)), "mean": float(values.mean()), "std": std, "ci_low": low, "ci_high": high,
