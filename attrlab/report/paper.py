@@ -13,6 +13,10 @@ point, method, metric; ``*`` = each one present, ``ALL`` = the mean over methods
   ``fact=<group column>``). The difference is taken per model (paired by unit) and its 95%
   interval judged as ``above 0``.
 
+A row names the setting the paper measured: Zhang et al.'s network always has redundant channels,
+so its Fig. 6 baseline comparisons are read on ``redundant`` only (on ``no-redundant`` IG, IG*,
+Occlusion and Occlusion* all reach positive precision 1.0 and no method can be "greater").
+
 Our interval is over models (seeds) when there are several, over samples when there is one
 (:mod:`attrlab.report.spread`); only verified models count.
 
