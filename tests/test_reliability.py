@@ -239,3 +239,39 @@ def test_a_killed_training_resumes_from_its_last_epoch_and_ends_as_an_uninterrup
     assert resumed["epoch_results"] == reference["epoch_results"] == [{"epoch": e} for e in (1, 2, 3, 4)]
     for a, b in zip(whole.state_dict().values(), resumed_model.state_dict().values()):
         assert torch.equal(a, b)  # the same kernels on the same machine: bit for bit
+
+
+def test_a_training_short_of_its_validation_target_restarts_and_keeps_the_best_on_validation(tmp_path):
+    from attrlab.environments.contract import EnvironmentSpec
+    from attrlab.environments.trained import train_or_load
+
+    spec = EnvironmentSpec("doc-restarts", "doc", "image", ("s",), {"quick": {}})
+    val = {0: 0.6, 1: 0.8, 2: 0.7, 3: 0.99}  # attempt -> validation reached; only attempt 3 meets the target
+    inits, fits = [], []
+
+    def make():
+        model = torch.nn.Linear(2, 2)
+        inits.append(model.weight.detach().clone())
+        return model
+
+    def fit(model, checkpoint):
+        attempt = len(fits)
+        fits.append(checkpoint.name)
+        with torch.no_grad():
+            model.bias.fill_(attempt)  # which attempt a kept model came from
+        return {"val_accuracy": val[attempt], "passed": val[attempt] >= 0.95}, {}
+
+    first = train_or_load(spec, "s", make, fit, seed=0, options={}, cache_dir=tmp_path, restarts=2)
+    assert len(fits) == 3 and len(set(fits)) == 3  # one checkpoint file per attempt
+    assert not any(torch.equal(inits[1], w) for w in (inits[0], inits[2]))  # new initialisations
+    assert first.record["attempts"] == 3 and first.record["attempt_validation"] == [0.6, 0.8, 0.7]
+    assert first.model.bias.eq(1).all() and first.record["passed"] is False  # the best on validation
+    assert not list(tmp_path.glob("*.partial.pt"))
+    # loaded with the same allowance: not trained again; with a larger one: trained on from attempt 3
+    assert train_or_load(spec, "s", make, fit, seed=0, options={}, cache_dir=tmp_path, restarts=2).record["cached"]
+    more = train_or_load(spec, "s", make, fit, seed=0, options={}, cache_dir=tmp_path, restarts=5)
+    assert len(fits) == 4 and more.record["attempts"] == 4 and more.model.bias.eq(3).all()
+    assert more.record["passed"] is True
+    # a model that met its target is never trained again
+    assert train_or_load(spec, "s", make, fit, seed=0, options={}, cache_dir=tmp_path, restarts=9).record["cached"]
+    assert len(fits) == 4

@@ -87,7 +87,9 @@ def test_tiny_text_attention_run(tmp_path):
     from attrlab.runner import RunConfig, run
 
     torch.set_num_threads(2)
-    opts = dict(train=300, val=80, test=80, eval_docs=6, emb=16, hidden=16, attn=16, max_epochs=6,
+    # restarts=0: six epochs of a 16-unit model rarely reach the 0.99 validation target, and the
+    # restarts' best-on-validation model (measured: val 1.0, test 0.9625) is not what this checks
+    opts = dict(train=300, val=80, test=80, eval_docs=6, emb=16, hidden=16, attn=16, max_epochs=6, restarts=0,
                 cache_dir=tmp_path / "cache")
     out = run(RunConfig(environment="text-attention", settings=["article", "cn"], out_dir=tmp_path / "run",
                         options=opts, progress=False))

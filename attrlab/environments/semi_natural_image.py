@@ -39,7 +39,7 @@ from ..models.classifiers import MODELS as CLASSIFIERS, build_classifier
 from ..models.training import accuracy, predicted_classes, train_verified
 from ..models.user import build_model
 from .contract import EnvironmentSpec, Option, register_environment
-from .trained import folder_id, freeze, train_or_load
+from .trained import RESTARTS, folder_id, freeze, train_or_load
 
 EXPERIMENTS = ("er", "accuracy", "visibility", "correlation")
 R_LEVELS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -84,12 +84,13 @@ SPEC = EnvironmentSpec(
         Option("model", str, "small", "architecture: small CNN, ResNet-34, or your own class/factory "
                "(module:Class, file.py:Class)", choices=tuple(CLASSIFIERS), references=True, flag=True),
         Option("lr", float, 2e-3, "Adam learning rate", minimum=1e-8, maximum=10.0),
+        RESTARTS,
         Option("batch", int, 64, "training batch size", minimum=1, maximum=100_000),
         Option("cache_dir", str, "", "model cache folder (default $ATTRLAB_CACHE/models)", model=False),
     ),
     paper_methods=PAPER_METHODS,
     headline=("mass_focus", "Attr% of the joint effective region"),
-    test_options={"side": 32, "train": 20, "val": 10, "test": 10, "eval_per_class": 1, "max_epochs": 1},
+    test_options={"side": 32, "train": 20, "val": 10, "test": 10, "eval_per_class": 1, "max_epochs": 1, "restarts": 0},
 )
 
 
@@ -245,10 +246,10 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, expe
                                  seed=seed, device=dev, progress=progress, desc=f"semi-natural {run.name}",
                                  on_epoch=on_epoch, checkpoint=checkpoint)
             return ({"val_accuracy": rec["accuracy_by_group"][0], "epochs": rec["epochs"], "seconds": rec["seconds"],
-                     "train_size": rec["train_size"]}, {"checkpoints": rec["epoch_results"]})
+                     "train_size": rec["train_size"], "passed": rec["passed"]}, {"checkpoints": rec["epoch_results"]})
 
         trained = train_or_load(SPEC, run.name, lambda: _classifier(config["model"], config["side"]), fit, seed=seed,
-                                options=options, cache_dir=cache_dir,
+                                options=options, cache_dir=cache_dir, restarts=config["restarts"],
                                 data_id={"k": place[run.name], "manipulation": [run.manipulation.name, run.manipulation.params], "r": run.r,
                                          "pair": run.pair, "images": folder_id(images) if images else None})
         model, checkpoints = trained.model, trained.extras["checkpoints"]

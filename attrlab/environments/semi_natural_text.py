@@ -28,7 +28,7 @@ from ..models.text import AttentionClassifier
 from ..models.training import accuracy, predicted_classes, train_verified
 from ..models.user import build_model
 from .contract import EnvironmentSpec, Option, register_environment
-from .trained import train_or_load
+from .trained import RESTARTS, train_or_load
 
 SETTINGS = MANIPULATIONS
 
@@ -55,6 +55,7 @@ CORPUS_OPTIONS = (
     Option("hidden", int, 64, "BiLSTM hidden units per direction", minimum=1, maximum=4096),
     Option("max_epochs", int, 15, "training epochs at most", minimum=1, maximum=10_000),
     Option("lr", float, 3e-3, "Adam learning rate", minimum=1e-8, maximum=10.0),
+    RESTARTS,
     Option("batch", int, 50, "training batch size", minimum=1, maximum=100_000),
     Option("cache_dir", str, "", "model cache folder (default $ATTRLAB_CACHE/models)", model=False),
 )
@@ -82,7 +83,7 @@ SPEC = EnvironmentSpec(
     ),
     headline=("mass_focus", "Attr% on correlating articles"),
     test_options={"train": 40, "val": 10, "test": 10, "eval_docs": 2, "emb": 4, "hidden": 4, "attn": 4,
-                  "max_epochs": 1},
+                  "max_epochs": 1, "restarts": 0},
 )
 
 
@@ -178,16 +179,17 @@ def fit_and_verify(spec: EnvironmentSpec, name: str, make_model, enc: dict, conf
                              device=device, progress=progress, desc=f"{spec.name} {name}", ready=ready,
                              checkpoint=checkpoint)
         return {"val_accuracy": rec["accuracy_by_group"][0], "epochs": rec["epochs"], "seconds": rec["seconds"],
-                "train_size": rec["train_size"]}, {}
+                "train_size": rec["train_size"], "passed": rec["passed"]}, {}
 
     trained = train_or_load(spec, name, make_model, fit, seed=seed, options=options, data_id=corpus_id,
-                            cache_dir=cache_dir)
+                            cache_dir=cache_dir, restarts=config["restarts"])
     model = trained.model
     test_x, test_y = enc["test"][:2]
     p = accuracy(model, test_x, test_y)
     tail = binomial_tail(p, len(test_y), 0.5)
     record = {**trained.record, "test_accuracy": round(p, 4), "test_size": len(test_y), "p_star": 0.5,
               "binomial_tail": tail, "threshold": threshold, **facts}
+    record["reached_val_target"] = record.pop("passed", None)  # training's own criterion; the verdict is below
     passed = bool(p >= threshold and tail <= alpha)
     record["predicted_classes"] = predicted_classes(model, test_x)
     if len(record["predicted_classes"]) < 2:

@@ -25,7 +25,7 @@ from ..models.training import group_accuracy, predicted_classes, train_verified
 from .contract import EnvironmentSpec, Option, register_environment
 from .smerf_table import SETTINGS as TABLE
 from .smerf_table import get_setting
-from .trained import folder_id, train_or_load
+from .trained import RESTARTS, folder_id, train_or_load
 
 SETTINGS = tuple(TABLE)
 MODELS = ("paper", "compact")
@@ -73,6 +73,7 @@ SPEC = EnvironmentSpec(
         Option("model", str, "compact", "architecture: the paper's simple/complex CNN, our compact presence CNN, "
                "or your own class/factory (module:Class, file.py:Class)", choices=MODELS, references=True, flag=True),
         Option("lr", float, 1e-3, "Adam learning rate", minimum=1e-8, maximum=10.0),
+        RESTARTS,
         Option("cache_dir", str, "", "model cache folder (default $ATTRLAB_CACHE/models)", model=False),
         Option("metric_protocol", str, "smerf", "smerf: the paper's code (max over channels, 7x7 box blur, min-max "
                "normalisation) for PAFL/SAFL, MAFL and IoU; attrlab: sum of |a| over channels, no blur",
@@ -83,7 +84,7 @@ SPEC = EnvironmentSpec(
     paper_methods=PAPER_METHODS,
     reasons=REASONS,
     headline=("mass_focus", "PAFL (share on the objects to focus on)"),
-    test_options={"train_scale": 0.0, "min_train": 20, "val_per_bucket": 10, "test_per_bucket": 1, "max_epochs": 1},
+    test_options={"train_scale": 0.0, "min_train": 20, "val_per_bucket": 10, "test_per_bucket": 1, "max_epochs": 1, "restarts": 0},
 )
 
 
@@ -155,7 +156,7 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, back
             return record, {}
 
         trained = train_or_load(SPEC, name, lambda setting=setting: _model(config["model"], setting.kind), fit,
-                                seed=seed, options=options, cache_dir=cache_dir,
+                                seed=seed, options=options, cache_dir=cache_dir, restarts=config["restarts"],
                                 data_id={"table_index": k, **({"images": folder_id(images)} if images else {})})
         # verified here, on the held-out images, whether trained now or loaded: a cache file's own
         # record is never taken as the verdict

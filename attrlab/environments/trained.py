@@ -22,11 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import numpy as np
 import torch
 
 from ..keys import content_hash, source_id
 from ..storage import load_tensors, write_atomic
-from .contract import EnvironmentSpec
+from .contract import EnvironmentSpec, Option
+
+RESTARTS = Option("restarts", int, 2, "trainings from a new initialisation when one ends its epoch budget short of its "
+                  "validation target (the best on validation is kept; the test set never chooses)",
+                  minimum=0, maximum=100, model=False)
 
 
 def model_cache(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -64,7 +69,7 @@ def freeze(model: torch.nn.Module) -> torch.nn.Module:
 
 def train_or_load(spec: EnvironmentSpec, setting: str, make_model: Callable[[], torch.nn.Module],
                   fit: Callable[[torch.nn.Module, Path], tuple[dict, dict]], *, seed: int, options: Mapping[str, Any],
-                  data_id: Any = None, cache_dir: str | os.PathLike | None = None) -> Trained:
+                  data_id: Any = None, cache_dir: str | os.PathLike | None = None, restarts: int = 0) -> Trained:
     """The trained model of one setting of ``spec``'s environment.
 
     ``make_model()`` builds the architecture (called right after ``torch.manual_seed(seed)``, so
@@ -72,6 +77,15 @@ def train_or_load(spec: EnvironmentSpec, setting: str, make_model: Callable[[], 
     per-epoch state to ``checkpoint``, so a killed training resumes there: see
     :func:`attrlab.models.training.train_verified`) and returns ``(record, extras)``: a JSON-able
     training record and a dict of tensors (nested dicts/lists of tensors and numbers) worth keeping.
+
+    ``restarts``: when a record says ``"passed": False`` (the training's own criterion on
+    *validation* data was not met within its epoch budget), up to this many more trainings from a
+    new initialisation (``torch.manual_seed`` of ``(seed, attempt)``); the attempt with the best
+    validation score (``val_worst``, else ``val_accuracy``) is kept, and the record lists them all
+    (``attempts``, ``attempt_validation``). The test set never chooses. A cached model that missed
+    its criterion with fewer attempts than now allowed is trained on from where it stopped; a passed
+    one is never trained again. Measured (issue 11 part 5): semi-natural seed 2's blur model, which
+    oscillated below its target for 30 epochs, is the case this is for.
 
     Example:
         >>> import tempfile
@@ -95,14 +109,43 @@ def train_or_load(spec: EnvironmentSpec, setting: str, make_model: Callable[[], 
     loaded = _load(path, meta, model)
     if loaded is not None:
         record, extras = loaded
-        return Trained(freeze(model), {**record, "cached": True}, extras, path)
-    checkpoint = path.with_name(path.stem + ".partial.pt")
-    record, extras = fit(model, checkpoint)
+        if record.get("passed", True) or record.get("attempts", 1) > restarts:
+            return Trained(freeze(model), {**record, "cached": True}, extras, path)
+        best = (model, record, extras)  # missed its criterion and more attempts are allowed now
+        done = record.get("attempts", 1)
+    else:
+        best, done = None, 0
+    scores = list(best[1].get("attempt_validation", [_validation(best[1])])) if best else []
+    checkpoints = []
+    for attempt in range(done, restarts + 1):
+        if attempt:
+            torch.manual_seed(int(np.random.SeedSequence([seed, attempt]).generate_state(1)[0]))
+            model = make_model()
+        checkpoints.append(path.with_name(path.stem + (f".attempt{attempt}" if attempt else "") + ".partial.pt"))
+        record, extras = fit(model, checkpoints[-1])
+        scores.append(_validation(record))
+        if best is None or scores[-1] > _validation(best[1]):
+            best = (model, record, extras)
+        if record.get("passed", True):
+            break
+    model, record, extras = best
+    if len(scores) > 1:
+        record = {**record, "attempts": len(scores), "attempt_validation": scores}
     freeze(model)
     write_atomic(path, lambda p: torch.save({"model": model.state_dict(), "extras": extras}, p))
     write_atomic(meta, lambda p: p.write_text(json.dumps({"record": record, "key": key}, indent=1, default=str)))
-    checkpoint.unlink(missing_ok=True)
+    for checkpoint in checkpoints:
+        checkpoint.unlink(missing_ok=True)
     return Trained(model, {**record, "cached": False}, extras, path)
+
+
+def _validation(record: dict) -> float:
+    """A training record's validation score: its worst group, else its accuracy (0 when absent)."""
+    for name in ("val_worst", "val_accuracy"):
+        if record.get(name) is not None:
+            return float(record[name])
+    groups = record.get("accuracy_by_group") or {}
+    return float(min(groups.values())) if groups else 0.0
 
 
 def _load(path: Path, meta: Path, model: torch.nn.Module) -> tuple[dict, dict] | None:

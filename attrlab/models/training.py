@@ -70,7 +70,8 @@ def train_verified(model: nn.Module, train: tuple, val: tuple, threshold: float 
     the optimiser, the random states and what ``on_epoch`` returned; a training that was killed
     resumes from its last finished epoch and ends exactly where an uninterrupted one would.
 
-    Returns the training record: per-group validation accuracy, epochs, seconds, passed, and
+    Returns the training record: per-group validation accuracy and the worst of them
+    (``val_worst``), epochs, seconds, ``passed`` (threshold and ``ready`` met), and
     ``epoch_results`` (what ``on_epoch`` returned after each epoch, in order).
     """
     device = torch.device(device)
@@ -123,7 +124,8 @@ def train_verified(model: nn.Module, train: tuple, val: tuple, threshold: float 
             break
     bar.close()
     model.eval()
-    return {"passed": bool(acc) and min(acc.values()) >= threshold, "threshold": threshold, "epochs": epoch,
+    passed = bool(acc) and min(acc.values()) >= threshold and (ready is None or ready(model))
+    return {"passed": passed, "val_worst": min(acc.values()) if acc else 0.0, "threshold": threshold, "epochs": epoch,
             "seconds": round(spent + time.perf_counter() - start, 2), "accuracy_by_group": acc,
             "train_size": int(len(x)), "val_size": int(len(vx)), "epoch_results": results}
 
