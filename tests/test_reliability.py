@@ -275,3 +275,11 @@ def test_a_training_short_of_its_validation_target_restarts_and_keeps_the_best_o
     # a model that met its target is never trained again
     assert train_or_load(spec, "s", make, fit, seed=0, options={}, cache_dir=tmp_path, restarts=9).record["cached"]
     assert len(fits) == 4
+
+
+def test_among_failed_attempts_one_whose_ready_condition_holds_is_kept_first():
+    from attrlab.environments.trained import _rank
+
+    on_target = {"val_accuracy": 0.96, "ready": True, "passed": False}
+    off_target = {"val_accuracy": 0.99, "ready": False, "passed": False}
+    assert _rank(on_target) > _rank(off_target) and _rank({"val_accuracy": 0.5}) > _rank(off_target)

@@ -81,7 +81,8 @@ def train_or_load(spec: EnvironmentSpec, setting: str, make_model: Callable[[], 
     ``restarts``: when a record says ``"passed": False`` (the training's own criterion on
     *validation* data was not met within its epoch budget), up to this many more trainings from a
     new initialisation (``torch.manual_seed`` of ``(seed, attempt)``); the attempt with the best
-    validation score (``val_worst``, else ``val_accuracy``) is kept, and the record lists them all
+    validation score is kept (first one whose ``ready`` is not False — e.g. a rationale model's
+    selection rate on target — then the best ``val_worst``, else ``val_accuracy``); the record lists them all
     (``attempts``, ``attempt_validation``). The test set never chooses. A cached model that missed
     its criterion with fewer attempts than now allowed is trained on from where it stopped; a passed
     one is never trained again. Measured (issue 11 part 5): semi-natural seed 2's blur model, which
@@ -124,7 +125,7 @@ def train_or_load(spec: EnvironmentSpec, setting: str, make_model: Callable[[], 
         checkpoints.append(path.with_name(path.stem + (f".attempt{attempt}" if attempt else "") + ".partial.pt"))
         record, extras = fit(model, checkpoints[-1])
         scores.append(_validation(record))
-        if best is None or scores[-1] > _validation(best[1]):
+        if best is None or _rank(record) > _rank(best[1]):
             best = (model, record, extras)
         if record.get("passed", True):
             break
@@ -137,6 +138,11 @@ def train_or_load(spec: EnvironmentSpec, setting: str, make_model: Callable[[], 
     for checkpoint in checkpoints:
         checkpoint.unlink(missing_ok=True)
     return Trained(model, {**record, "cached": False}, extras, path)
+
+
+def _rank(record: dict) -> tuple[bool, float]:
+    """How an attempt compares: a ready one before any other, then by validation score."""
+    return record.get("ready") is not False, _validation(record)
 
 
 def _validation(record: dict) -> float:
