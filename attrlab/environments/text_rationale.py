@@ -8,6 +8,15 @@ and by how much of it is non-correlating articles (``precision_avoid``).
 Settings are ``<data>-<model>-sel<%Sel>``, e.g. ``article-rl-sel0.11``. A model is verified when
 its test accuracy reaches ``threshold`` with a binomial tail ≤ ``alpha`` against p* = 0.5, and its
 test selection rate is within ``sel_tolerance`` of the target (the authors' stopping rule).
+
+Why a %Sel above the articles' share is not reached here (issue 11 part 4, measured on quick,
+seed 0, article-*-sel0.13, 8 epochs): the regulariser works on the *expected* selection — at
+λ = 1 it is 0.131 (rl) and 0.126 (cr), at λ = 5 0.132 and 0.132 — but the evaluated rationale is
+the deterministic one (``p ≥ 0.5``; HardKuma's likelier state), which keeps only the articles
+(~8% of the words): 0.041 / 0.091 at λ = 1, 0.034 / 0.055 at λ = 5. The rest of the expected rate
+is spread as gate probabilities of 0.2–0.5 over words that carry no signal; a stronger λ spreads
+it thinner. Restarts (``restarts``) do not change that: all three attempts end between 0.06 and
+0.10.
 """
 from __future__ import annotations
 
