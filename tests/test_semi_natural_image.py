@@ -184,3 +184,22 @@ def test_resnet34_is_the_papers_backbone_behind_normalisation():
     assert cam.shape == x.shape
     with pytest.raises(AttrlabError, match="unknown classifier"):
         build_classifier("vgg")
+
+
+def test_environment_report_views_carry_95_percent_intervals():
+    import pandas as pd
+
+    from attrlab.environments import semi_natural_image_report as attr_percent
+    from attrlab.environments.smerf_report import bucket_table_ci
+
+    rows = [{"setting": "noise", "method": "gradient", "sample": i, "value": v, "group_manipulated": 1}
+            for i, v in enumerate([0.2, 0.4, 0.6, 0.8])]
+    t = attr_percent.attr_table(_records(rows))
+    assert t["attr"].tolist() == pytest.approx([0.5])
+    assert 0.2 <= t["attr_low"].iloc[0] < 0.5 < t["attr_high"].iloc[0] <= 0.8  # bootstrap of 4 samples
+    smerf = pd.DataFrame({"status": "ok", "setting": "simple-fr", "method": "gradient", "group_bucket": 3,
+                          "sample": [0, 1, 0, 1], "metric": ["mass_focus"] * 2 + ["mass_avoid"] * 2,
+                          "value": [0.6, 0.8, 0.1, 0.1]})
+    shown = bucket_table_ci(smerf)
+    assert shown.loc[("simple-fr", "gradient", 3), "PAFL"].startswith("0.700 [0.600, 0.800] n=2")
+    assert shown.loc[("simple-fr", "gradient", 3), "SAFL"] == "0.100 [0.100, 0.100] n=2"

@@ -15,21 +15,24 @@ import pandas as pd  # noqa: E402
 
 from ..report.figures import finish  # noqa: E402
 from ..report.sections import SectionContext, images, register_section, table  # noqa: E402
+from ..report.spread import mean_ci  # noqa: E402
 
 COLOURS = {"blur": "#1f77b4", "brightness": "#ff7f0e", "hue": "#2ca02c", "noise": "#d62728", "watermark": "#9467bd"}
 WITH = {1: ("o", "with manipulation"), 0: ("x", "without")}
 
 
 def attr_table(records: pd.DataFrame) -> pd.DataFrame:
-    """Mean Attr% per (setting, method, manipulated), with the run's facts as columns."""
+    """Mean Attr% per (setting, method, manipulated) with its 95% bootstrap interval over the
+    samples (``attr_low``, ``attr_high``), and the run's facts as columns."""
     need = {"group_er_fraction", "group_manipulated", "group_manipulation"}
     ok = records[(records["status"] == "ok") & (records["metric"] == "mass_focus")]
     if ok.empty or not need <= set(ok.columns):
         return pd.DataFrame()
     facts = [c for c in ("group_manipulation", "group_er_fraction", "group_r", "group_visibility", "group_pair",
                          "group_epoch", "group_test_accuracy") if c in ok.columns]
-    t = ok.groupby(["setting", "method", "group_manipulated"] + facts, dropna=False)["value"].mean()
-    return t.rename("attr").reset_index().rename(columns=lambda c: c.removeprefix("group_"))
+    t = mean_ci(ok, ["setting", "method", "group_manipulated"] + facts)
+    t = t.rename(columns={"mean": "attr", "ci_low": "attr_low", "ci_high": "attr_high"}).drop(columns="n")
+    return t.rename(columns=lambda c: c.removeprefix("group_"))
 
 
 def _panels(methods: list[str], ncols: int = 4):
@@ -61,7 +64,8 @@ def attr_vs_er(records: pd.DataFrame, path: Path) -> Path | None:
     for ax, method in zip(axes, methods):
         part = t[t["method"] == method]
         for (manip, flag), g in part.groupby(["manipulation", "manipulated"]):
-            ax.scatter(g["er_fraction"], g["attr"], marker=WITH[int(flag)][0], color=COLOURS.get(manip, "k"), s=22)
+            ax.errorbar(g["er_fraction"], g["attr"], yerr=[g["attr"] - g["attr_low"], g["attr_high"] - g["attr"]],
+                        fmt=WITH[int(flag)][0], color=COLOURS.get(manip, "k"), ms=4, lw=0.7, capsize=1.5)
         ax.plot([0, 1], [0, 1], color="red", lw=0.8)
         ax.axhline(1.0, color="green", lw=0.8)
         ax.set_xlim(0, 1)
@@ -69,7 +73,8 @@ def attr_vs_er(records: pd.DataFrame, path: Path) -> Path | None:
         ax.set_title(method, fontsize=8)
         ax.set_xlabel("%ER", fontsize=7)
     _legend(fig)
-    fig.suptitle("Attr% of the joint effective region vs its size (red: random map, green: Attr% = 1)", fontsize=10)
+    fig.suptitle("Attr% of the joint effective region vs its size, 95% intervals over samples "
+                 "(red: random map, green: Attr% = 1)", fontsize=10)
     return finish(fig, path, rect=(0, 0.4 / fig.get_figheight(), 1, 0.96))
 
 
@@ -92,6 +97,7 @@ def _lines(records: pd.DataFrame, path: Path, x: str, xlabel: str, title: str, s
             g = g.sort_values(x)
             ax.plot(g[x], g["attr"], ls=ls, marker=WITH[flag][0], ms=4, lw=1, color=COLOURS.get(manip, "k"),
                     alpha=1.0 if flag else 0.6)
+            ax.fill_between(g[x], g["attr_low"], g["attr_high"], color=COLOURS.get(manip, "k"), alpha=0.12, lw=0)
         if shade is not None:
             shade(ax)
         ax.set_ylim(0, 1.05)

@@ -13,6 +13,7 @@ import pandas as pd
 from ..errors import AttrlabError
 from ..report.figures import finish, gt_panel, image_array, signed_panel, load_shown, plt
 from ..report.sections import SectionContext, images, register_section, table
+from ..report.spread import mean_ci
 from .smerf_table import get_setting
 
 
@@ -31,8 +32,20 @@ def _section(ctx: SectionContext) -> list[str]:
     if any(w is not None for w in worst):
         parts.append("<h3>Each method on its worst bucket</h3>")
         parts += images(worst)
-    parts.append(table(bucket_table(ctx.records)))
+    parts.append(table(bucket_table_ci(ctx.records)))
     return parts
+
+
+def bucket_table_ci(records: pd.DataFrame) -> pd.DataFrame:
+    """The bucket table as shown: ``mean [low, high] n=K`` per (setting, method, bucket) for PAFL
+    and SAFL, the interval a 95% bootstrap over the bucket's test images."""
+    ok = records[(records["status"] == "ok") & records["metric"].isin(["mass_focus", "mass_avoid"])]
+    if ok.empty or "group_bucket" not in ok.columns:
+        return pd.DataFrame()
+    t = mean_ci(ok, ["setting", "method", "group_bucket", "metric"])
+    t["shown"] = [f"{m:.3f} [{lo:.3f}, {hi:.3f}] n={n}" for m, lo, hi, n in zip(t["mean"], t["ci_low"], t["ci_high"], t["n"])]
+    wide = t.pivot(index=["setting", "method", "group_bucket"], columns="metric", values="shown")
+    return wide.rename(columns={"mass_focus": "PAFL", "mass_avoid": "SAFL"})
 
 
 def bucket_table(records: pd.DataFrame) -> pd.DataFrame:

@@ -67,6 +67,25 @@ def bootstrap_ci(values: np.ndarray, seed: int = 0, n_boot: int = N_BOOT) -> tup
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
+def mean_ci(frame: pd.DataFrame, keys: list[str], value: str = "value") -> pd.DataFrame:
+    """Per group of ``keys``: ``mean``, ``ci_low``, ``ci_high`` (95% bootstrap of the mean over the
+    group's rows) and ``n`` — what an environment's own report views draw beside their means.
+
+    Example:
+        >>> t = pd.DataFrame({"m": ["a", "a", "b"], "value": [0.0, 1.0, 0.5]})
+        >>> mean_ci(t, ["m"])[["m", "mean", "n"]].values.tolist()
+        [['a', 0.5, 2], ['b', 0.5, 1]]
+    """
+    rows = []
+    for key, g in frame.groupby(keys, dropna=False, sort=True)[value]:
+        values = g.dropna().to_numpy(float)
+        low, high = bootstrap_ci(values)
+        rows.append({**dict(zip(keys, key if isinstance(key, tuple) else (key,))),
+                     "mean": float(values.mean()) if len(values) else float("nan"),
+                     "ci_low": low, "ci_high": high, "n": len(values)})
+    return pd.DataFrame(rows, columns=[*keys, "mean", "ci_low", "ci_high", "n"])
+
+
 def spread(records: pd.DataFrame) -> pd.DataFrame:
     """Per cell (environment, setting, grid values, method, metric): ``mean``, ``std``, ``ci_low``,
     ``ci_high``, ``n_models``, ``n_unverified``, ``ci_over`` and ``evidence``."""
