@@ -121,7 +121,7 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, size
     """Build the AttributionLab environment (designed: nothing to train, ``device`` and
     ``progress`` are not needed).
 
-    Presets: ``quick`` (64×64, 8 images: about a minute for every method on 2 cores) or ``full``
+    Presets: ``quick`` (64×64, 8 images: 80–90 s for every method on 2 cores) or ``full``
     (224×224 like the reference prototype, 16 images).
 
     Example:
