@@ -211,3 +211,23 @@ def test_rationale_batch_cost_reaches_the_generator_and_document_cost_is_kept_as
     with pytest.raises(AttrlabError, match="unknown %Sel cost"):
         RationaleModel(20, "rl", sel_cost="sentence")
     assert "cost_baseline" not in RationaleModel(20, "rl").state_dict()  # caches stay tensors of weights only
+
+
+def test_embedding_methods_find_a_users_only_embedding_under_any_name():
+    class BagOfWords(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.words = torch.nn.Embedding(20, 8, padding_idx=0)
+            self.out = torch.nn.Linear(8, 2)
+
+        def forward(self, ids):
+            return self.out(self.words(ids).sum(1))
+
+    torch.manual_seed(0)
+    ids = torch.tensor([[2, 3, 4, 0], [5, 6, 0, 0]])
+    for spec in ("embedding_gradient", "embedding_ig:steps=8"):
+        out = get_method(spec)(BagOfWords(), ids, torch.tensor([0, 1]))
+        assert out.shape == ids.shape and (out[ids == 0] == 0).all() and out[ids != 0].abs().sum() > 0
+    two = torch.nn.Sequential(torch.nn.Embedding(20, 4), torch.nn.Embedding(20, 4))
+    with pytest.raises(AttrlabError, match="one nn.Embedding .*Sequential has 2"):
+        get_method("embedding_gradient")(two, ids, torch.tensor([0, 1]))

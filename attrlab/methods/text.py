@@ -2,8 +2,9 @@
 rationale selections (model-intrinsic), and gradient / integrated gradients through the embedding
 layer (Captum's layer attributions), summed over the embedding dimension to one value per token.
 
-A text model exposes ``embedding`` (an ``nn.Embedding``, id 0 = padding) and, where it has them,
-``attention(ids)`` and ``rationale(ids)``.
+A text model exposes ``embedding`` (an ``nn.Embedding``, id 0 = padding) — or holds exactly one
+``nn.Embedding`` anywhere, which is then used — and, where it has them, ``attention(ids)`` and
+``rationale(ids)``.
 """
 from __future__ import annotations
 
@@ -18,6 +19,17 @@ def _need(model, attr: str, what: str):
     if not hasattr(model, attr):
         raise AttrlabError(f"{what} needs a text model with .{attr} (e.g. attrlab's AttentionClassifier)")
     return getattr(model, attr)
+
+
+def _embedding(model, what: str) -> torch.nn.Embedding:
+    """``model.embedding``, else the model's only ``nn.Embedding`` (a user's model names it as it likes)."""
+    if isinstance(getattr(model, "embedding", None), torch.nn.Module):
+        return model.embedding
+    found = [m for m in model.modules() if isinstance(m, torch.nn.Embedding)]
+    if len(found) != 1:
+        raise AttrlabError(f"{what} needs a text model with one nn.Embedding (or one named .embedding); "
+                           f"{type(model).__name__} has {len(found)}")
+    return found[0]
 
 
 @register("attention", "the model's attention weights (Zhou et al. §6); model-intrinsic", modality="text")
@@ -41,7 +53,7 @@ def _rationale():
           "dimensions; captum LayerGradientXActivation (multiply_by_inputs=False)", modality="text")
 def _embedding_gradient():
     def fn(model, inputs, targets):
-        layer = _need(model, "embedding", "embedding_gradient")
+        layer = _embedding(model, "embedding_gradient")
         grads = LayerGradientXActivation(model, layer, multiply_by_inputs=False).attribute(inputs, target=targets)
         return grads.sum(-1) * (inputs != 0)
     return fn
@@ -51,7 +63,7 @@ def _embedding_gradient():
           "layer, summed over dimensions; captum LayerIntegratedGradients", modality="text", steps=50)
 def _embedding_ig(steps: int):
     def fn(model, inputs, targets):
-        layer = _need(model, "embedding", "embedding_ig")
+        layer = _embedding(model, "embedding_ig")
         lig = LayerIntegratedGradients(model, layer)
         attr = lig.attribute(inputs, baselines=torch.zeros_like(inputs), target=targets, n_steps=steps,
                              internal_batch_size=max(len(inputs), 64))
