@@ -259,19 +259,19 @@ def test_a_training_short_of_its_validation_target_restarts_and_keeps_the_best_o
         fits.append(checkpoint.name)
         with torch.no_grad():
             model.bias.fill_(attempt)  # which attempt a kept model came from
-        return {"val_accuracy": val[attempt], "passed": val[attempt] >= 0.95}, {}
+        return {"val_accuracy": val[attempt], "reached_target": val[attempt] >= 0.95}, {}
 
     first = train_or_load(spec, "s", make, fit, seed=0, options={}, cache_dir=tmp_path, restarts=2)
     assert len(fits) == 3 and len(set(fits)) == 3  # one checkpoint file per attempt
     assert not any(torch.equal(inits[1], w) for w in (inits[0], inits[2]))  # new initialisations
     assert first.record["attempts"] == 3 and first.record["attempt_validation"] == [0.6, 0.8, 0.7]
-    assert first.model.bias.eq(1).all() and first.record["passed"] is False  # the best on validation
+    assert first.model.bias.eq(1).all() and first.record["reached_target"] is False  # the best on validation
     assert not list(tmp_path.glob("*.partial.pt"))
     # loaded with the same allowance: not trained again; with a larger one: trained on from attempt 3
     assert train_or_load(spec, "s", make, fit, seed=0, options={}, cache_dir=tmp_path, restarts=2).record["cached"]
     more = train_or_load(spec, "s", make, fit, seed=0, options={}, cache_dir=tmp_path, restarts=5)
     assert len(fits) == 4 and more.record["attempts"] == 4 and more.model.bias.eq(3).all()
-    assert more.record["passed"] is True
+    assert more.record["reached_target"] is True
     # a model that met its target is never trained again
     assert train_or_load(spec, "s", make, fit, seed=0, options={}, cache_dir=tmp_path, restarts=9).record["cached"]
     assert len(fits) == 4
@@ -280,6 +280,6 @@ def test_a_training_short_of_its_validation_target_restarts_and_keeps_the_best_o
 def test_among_failed_attempts_one_whose_ready_condition_holds_is_kept_first():
     from attrlab.environments.trained import _rank
 
-    on_target = {"val_accuracy": 0.96, "ready": True, "passed": False}
-    off_target = {"val_accuracy": 0.99, "ready": False, "passed": False}
+    on_target = {"val_accuracy": 0.96, "ready": True, "reached_target": False}
+    off_target = {"val_accuracy": 0.99, "ready": False, "reached_target": False}
     assert _rank(on_target) > _rank(off_target) and _rank({"val_accuracy": 0.5}) > _rank(off_target)

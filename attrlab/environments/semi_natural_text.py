@@ -179,7 +179,7 @@ def fit_and_verify(spec: EnvironmentSpec, name: str, make_model, enc: dict, conf
                              device=device, progress=progress, desc=f"{spec.name} {name}", ready=ready,
                              checkpoint=checkpoint)
         return {"val_accuracy": rec["accuracy_by_group"][0], "epochs": rec["epochs"], "seconds": rec["seconds"],
-                "train_size": rec["train_size"], "passed": rec["passed"], "ready": rec["ready"]}, {}
+                "train_size": rec["train_size"], "reached_target": rec["reached_target"], "ready": rec["ready"]}, {}
 
     trained = train_or_load(spec, name, make_model, fit, seed=seed, options=options, data_id=corpus_id,
                             cache_dir=cache_dir, restarts=config["restarts"])
@@ -189,8 +189,6 @@ def fit_and_verify(spec: EnvironmentSpec, name: str, make_model, enc: dict, conf
     tail = binomial_tail(p, len(test_y), 0.5)
     record = {**trained.record, "test_accuracy": round(p, 4), "test_size": len(test_y), "p_star": 0.5,
               "binomial_tail": tail, "threshold": threshold, **facts}
-    record["reached_val_target"] = record.pop("passed", None)  # training's own criterion; the verdict is below
-    record.pop("ready", None)
     passed = bool(p >= threshold and tail <= alpha)
     record["predicted_classes"] = predicted_classes(model, test_x)
     if len(record["predicted_classes"]) < 2:

@@ -84,7 +84,8 @@ SPEC = EnvironmentSpec(
     paper_methods=PAPER_METHODS,
     reasons=REASONS,
     headline=("mass_focus", "PAFL (share on the objects to focus on)"),
-    test_options={"train_scale": 0.0, "min_train": 20, "val_per_bucket": 10, "test_per_bucket": 1, "max_epochs": 1, "restarts": 0},
+    test_options={"train_scale": 0.0, "min_train": 20, "val_per_bucket": 10, "test_per_bucket": 1, "max_epochs": 1,
+                  "restarts": 0},
 )
 
 
@@ -163,7 +164,7 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, back
         by_bucket = group_accuracy(trained.model, val.images, val_y, val.buckets, torch.device("cpu"))
         record = {**trained.record, "accuracy_by_group": by_bucket, "threshold": threshold,
                   "predicted_classes": predicted_classes(trained.model, val.images)}
-        record.pop("passed", None)
+        record.pop("passed", None)  # models cached before the training record said reached_target
         passed = bool(by_bucket) and min(by_bucket.values()) >= threshold
         if len(record["predicted_classes"]) < 2:
             passed, record["collapsed"], record["reason"] = False, True, "the model predicts one class for every image"

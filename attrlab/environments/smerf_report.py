@@ -39,20 +39,28 @@ def _section(ctx: SectionContext) -> list[str]:
 def bucket_table_ci(records: pd.DataFrame) -> pd.DataFrame:
     """The bucket table as shown: ``mean [low, high] n=K`` per (setting, method, bucket) for PAFL
     and SAFL, the interval a 95% bootstrap over the bucket's test images."""
-    ok = records[(records["status"] == "ok") & records["metric"].isin(["mass_focus", "mass_avoid"])]
-    if ok.empty or "group_bucket" not in ok.columns:
+    ok = _bucket_records(records)
+    if ok.empty:
         return pd.DataFrame()
     t = mean_ci(ok, ["setting", "method", "group_bucket", "metric"])
-    t["shown"] = [f"{m:.3f} [{lo:.3f}, {hi:.3f}] n={n}" for m, lo, hi, n in zip(t["mean"], t["ci_low"], t["ci_high"], t["n"])]
+    t["shown"] = [f"{m:.3f} [{lo:.3f}, {hi:.3f}] n={n}"
+                  for m, lo, hi, n in zip(t["mean"], t["ci_low"], t["ci_high"], t["n"])]
     wide = t.pivot(index=["setting", "method", "group_bucket"], columns="metric", values="shown")
     return wide.rename(columns={"mass_focus": "PAFL", "mass_avoid": "SAFL"})
+
+
+def _bucket_records(records: pd.DataFrame) -> pd.DataFrame:
+    """Successful PAFL/SAFL records with a ``group_bucket`` fact (empty when there are none)."""
+    if "group_bucket" not in records.columns:
+        return records.iloc[:0]
+    return records[(records["status"] == "ok") & records["metric"].isin(["mass_focus", "mass_avoid"])]
 
 
 def bucket_table(records: pd.DataFrame) -> pd.DataFrame:
     """Mean PAFL (``mass_focus``) and SAFL (``mass_avoid``) per (setting, method, bucket), from
     records that carry a ``group_bucket`` fact (SMERF)."""
-    ok = records[(records["status"] == "ok") & records["metric"].isin(["mass_focus", "mass_avoid"])]
-    if ok.empty or "group_bucket" not in ok.columns:
+    ok = _bucket_records(records)
+    if ok.empty:
         return pd.DataFrame()
     return ok.pivot_table(index=["setting", "method", "group_bucket"], columns="metric", values="value", aggfunc="mean")
 

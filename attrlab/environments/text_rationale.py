@@ -65,7 +65,8 @@ SPEC = EnvironmentSpec(
                choices=("bilstm-selector",), references=True, flag=True),
     ),
     headline=("precision_focus", "rationale precision on correlating articles"),
-    test_options={"train": 40, "val": 10, "test": 10, "eval_docs": 2, "emb": 4, "hidden": 4, "max_epochs": 1, "restarts": 0},
+    test_options={"train": 40, "val": 10, "test": 10, "eval_docs": 2, "emb": 4, "hidden": 4, "max_epochs": 1,
+                  "restarts": 0},
 )
 
 

@@ -78,7 +78,7 @@ def train_or_load(spec: EnvironmentSpec, setting: str, make_model: Callable[[], 
     :func:`attrlab.models.training.train_verified`) and returns ``(record, extras)``: a JSON-able
     training record and a dict of tensors (nested dicts/lists of tensors and numbers) worth keeping.
 
-    ``restarts``: when a record says ``"passed": False`` (the training's own criterion on
+    ``restarts``: when a record says ``"reached_target": False`` (the training's own criterion on
     *validation* data was not met within its epoch budget), up to this many more trainings from a
     new initialisation (``torch.manual_seed`` of ``(seed, attempt)``); the attempt with the best
     validation score is kept (first one whose ``ready`` is not False — e.g. a rationale model's
@@ -110,7 +110,7 @@ def train_or_load(spec: EnvironmentSpec, setting: str, make_model: Callable[[], 
     loaded = _load(path, meta, model)
     if loaded is not None:
         record, extras = loaded
-        if record.get("passed", True) or record.get("attempts", 1) > restarts:
+        if record.get("reached_target", True) or record.get("attempts", 1) > restarts:
             return Trained(freeze(model), {**record, "cached": True}, extras, path)
         best = (model, record, extras)  # missed its criterion and more attempts are allowed now
         done = record.get("attempts", 1)
@@ -127,7 +127,7 @@ def train_or_load(spec: EnvironmentSpec, setting: str, make_model: Callable[[], 
         scores.append(_validation(record))
         if best is None or _rank(record) > _rank(best[1]):
             best = (model, record, extras)
-        if record.get("passed", True):
+        if record.get("reached_target", True):
             break
     model, record, extras = best
     if len(scores) > 1:

@@ -71,8 +71,9 @@ def train_verified(model: nn.Module, train: tuple, val: tuple, threshold: float 
     resumes from its last finished epoch and ends exactly where an uninterrupted one would.
 
     Returns the training record: per-group validation accuracy and the worst of them
-    (``val_worst``), epochs, seconds, ``ready`` (what ``ready(model)`` said at the end), ``passed``
-    (threshold and ``ready`` met), and
+    (``val_worst``), epochs, seconds, ``ready`` (what ``ready(model)`` said at the end),
+    ``reached_target`` (threshold and ``ready`` met: the training's own criterion, which
+    :func:`attrlab.environments.trained.train_or_load` restarts on; never the verification), and
     ``epoch_results`` (what ``on_epoch`` returned after each epoch, in order).
     """
     device = torch.device(device)
@@ -126,8 +127,8 @@ def train_verified(model: nn.Module, train: tuple, val: tuple, threshold: float 
     bar.close()
     model.eval()
     is_ready = ready is None or bool(ready(model))
-    passed = bool(acc) and min(acc.values()) >= threshold and is_ready
-    return {"passed": passed, "ready": is_ready, "val_worst": min(acc.values()) if acc else 0.0,
+    reached = bool(acc) and min(acc.values()) >= threshold and is_ready
+    return {"reached_target": reached, "ready": is_ready, "val_worst": min(acc.values()) if acc else 0.0,
             "threshold": threshold, "epochs": epoch,
             "seconds": round(spent + time.perf_counter() - start, 2), "accuracy_by_group": acc,
             "train_size": int(len(x)), "val_size": int(len(vx)), "epoch_results": results}
