@@ -245,11 +245,12 @@ def check_completeness(method: BoundMethod, lab: Lab) -> dict:
 
 # --- ground truth -----------------------------------------------------------------------------
 
-SMERF_PROTOCOL = MetricConfig(protocol="smerf")  # PAFL as the paper computes it (its 0.5 threshold is on that scale)
+# PAFL as the paper computes it, each map read as the method declares (its 0.5 threshold is on that scale)
+SMERF_PROTOCOL = MetricConfig(protocol="smerf")
 
 
 def _pafl(method: BoundMethod, ev) -> tuple[np.ndarray, np.ndarray]:
-    values = score(_maps(method, ev), ev.ground_truth, SMERF_PROTOCOL)
+    values = score(_maps(method, ev), ev.ground_truth, SMERF_PROTOCOL, reading=method.reading)
     return values["mass_focus"].numpy(), np.array(ev.ground_truth.facts["bucket"])
 
 
@@ -269,10 +270,11 @@ def check_beats_random_and_edge(method: BoundMethod, lab: Lab) -> dict:
     ev = lab.text if text else lab.smerf
     controls = ["random"] if text else ["random", "edge"]
     metrics = MetricConfig() if text else SMERF_PROTOCOL
-    mine = score(_maps(method, ev), ev.ground_truth, metrics)["mass_focus"].numpy()
+    mine = score(_maps(method, ev), ev.ground_truth, metrics, reading=method.reading)["mass_focus"].numpy()
     best = None
     for name in controls:
-        values = score(_maps(get_method(name, defaults={"seed": 0}), ev), ev.ground_truth, metrics)["mass_focus"].numpy()
+        control = get_method(name, defaults={"seed": 0})
+        values = score(_maps(control, ev), ev.ground_truth, metrics, reading=control.reading)["mass_focus"].numpy()
         if best is None or np.nanmean(values) > np.nanmean(best[1]):
             best = (name, values)
     keep = ~np.isnan(mine) & ~np.isnan(best[1])

@@ -13,8 +13,8 @@ import torch
 
 from .core import GroundTruth
 from .errors import AttrlabError
-from .metrics import (attribution_mass, box_blur, mean_attribution, precision_recall_f1, reduce_channels,
-                      signed_precision_recall_f1, topk_iou)
+from .metrics import (DEFAULT_READING, attribution_mass, box_blur, mean_attribution, precision_recall_f1,
+                      read_channels, reduce_channels, signed_precision_recall_f1, topk_iou)
 
 PROTOCOLS = ("attrlab", "smerf")
 
@@ -32,7 +32,8 @@ class MetricConfig:
     signed_reduction: str = "sum"          # for signed P/R/F1 (AttributionLab)
     threshold: float = 0.01                # relative binarisation threshold for P/R/F1
     iou_blur_sigma: float = 0.0            # Gaussian blur before top-K (attrlab protocol); 0 = no blur
-    protocol: str = "attrlab"              # "smerf": SMERF's code's AFL/MAFL/IoU (see smerf_magnitude)
+    protocol: str = "attrlab"              # "smerf": SMERF's code's AFL/MAFL/IoU, each map read as the
+    #                                        method declares (see smerf_magnitude)
     box_blur: int = 7                      # the smerf protocol's box filter before AFL and top-K (0/1 = none)
 
     def __post_init__(self) -> None:
@@ -40,25 +41,32 @@ class MetricConfig:
             raise AttrlabError(f"unknown metric protocol '{self.protocol}'; choose one of {', '.join(PROTOCOLS)}")
 
 
-def smerf_magnitude(attributions: torch.Tensor, blur: int = 7) -> tuple[torch.Tensor, torch.Tensor]:
-    """SMERF's metric protocol (Kim et al. 2021, from the authors' ``eval.py``): the maximum over
-    colour channels of the raw map, a ``blur``×``blur`` box filter, then a min-max normalisation to
-    [0, 1]. Returns ``(blurred, normalised)``; AFL, MAFL and top-K IoU read the normalised map
-    (``attribution_mass`` divides it by its sum, as SMERF's code does; its ranking of pixels is the
-    blurred map's). The raw maximum (not of magnitudes) follows the code; the paper does not say.
+def smerf_magnitude(attributions: torch.Tensor, blur: int = 7,
+                    reading: str = DEFAULT_READING) -> tuple[torch.Tensor, torch.Tensor]:
+    """SMERF's metric protocol (Kim et al. 2021, from the authors' code): the map read as the
+    authors read the method's output (``reading``, declared by the method:
+    :data:`attrlab.metrics.READINGS` — e.g. IG's magnitude of the channel sum, the gradient's sum of
+    magnitudes, guided backprop's clipped signed maximum), a ``blur``×``blur`` box filter, then a
+    min-max normalisation to [0, 1]. Returns ``(blurred, normalised)``; AFL, MAFL and top-K IoU
+    read the normalised map (``attribution_mass`` divides it by its sum, as SMERF's eval.py does;
+    its ranking of pixels is the blurred map's).
+
+    Why the reading matters: min-max lifts the zero background of a signed map to the level of its
+    most negative value, over thousands of pixels. Read signed, IG's PAFL on the quick simple
+    settings was 0.11; read as the authors read it, 0.66.
 
     Example (App. A.4's toy case: object A at 1, B at 0.8, background 0.001; no blur):
         >>> a = torch.full((1, 1, 8, 8), 0.001); a[0, 0, :2, :2] = 1.0; a[0, 0, 4:6, 4:6] = 0.8
         >>> _, norm = smerf_magnitude(a, blur=0)
         >>> round(norm.min().item(), 3), round(norm.max().item(), 3)
         (0.0, 1.0)
+        >>> a[0, 0, 6:, 6:] = -1.0                      # a negative lobe: signed, it becomes the zero
+        >>> [round(smerf_magnitude(a, 0, r)[1][0, 0, 3].item(), 2) for r in ("signed", "magnitude")]
+        [0.5, 0.0]
     """
-    if attributions.dim() == 4:
-        reduced = attributions.float().amax(1)
-    elif attributions.dim() == 3:
-        reduced = attributions.float()
-    else:
+    if attributions.dim() not in (3, 4):
         raise AttrlabError(f"the smerf metric protocol needs image maps, got shape {tuple(attributions.shape)}")
+    reduced = read_channels(attributions, reading)
     blurred = box_blur(reduced, blur)
     flat = blurred.flatten(1)
     low, high = flat.amin(1).view(-1, 1, 1), flat.amax(1).view(-1, 1, 1)
@@ -69,8 +77,9 @@ def smerf_magnitude(attributions: torch.Tensor, blur: int = 7) -> tuple[torch.Te
 
 
 def score(attributions: torch.Tensor, gt: GroundTruth, config: MetricConfig = MetricConfig(),
-          chunk: int = 256) -> dict[str, torch.Tensor]:
-    """Every applicable metric, each a tensor of one value per sample.
+          chunk: int = 256, reading: str = DEFAULT_READING) -> dict[str, torch.Tensor]:
+    """Every applicable metric, each a tensor of one value per sample. ``reading``: how the smerf
+    protocol reads the method's channels (the method declares it: ``BoundMethod.reading``).
 
     Large batches are scored ``chunk`` samples at a time: the metrics are memory-bound, and chunks
     that fit in the CPU cache run several times faster than one pass over 10,000 maps.
@@ -82,14 +91,14 @@ def score(attributions: torch.Tensor, gt: GroundTruth, config: MetricConfig = Me
         (0.75, 1.0)
     """
     if len(attributions) > chunk:
-        parts = [score(attributions[i:i + chunk], gt.subset(slice(i, i + chunk)), config, chunk)
+        parts = [score(attributions[i:i + chunk], gt.subset(slice(i, i + chunk)), config, chunk, reading)
                  for i in range(0, len(attributions), chunk)]
         return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
     grid_dims = len(gt.grid)
     magnitude = reduce_channels(attributions, config.magnitude_reduction, grid_dims)
     smerf = config.protocol == "smerf" and grid_dims == 2
     if smerf:
-        _, magnitude = smerf_magnitude(attributions, config.box_blur)
+        _, magnitude = smerf_magnitude(attributions, config.box_blur, reading)
     out: dict[str, torch.Tensor] = {}
     regions = {"focus": gt.focus}
     if gt.avoid is not None:

@@ -197,7 +197,8 @@ def run(config: RunConfig) -> Path:
     for ev, method, start, stop in bar:
         verified = verification.setting_passed(ev.setting)
         key = _hash({**env_key, "setting": ev.setting, "method": method.label, "params": method.params,
-                     "start": start, "stop": stop, "metrics": asdict(metrics), "seed": config.seed})
+                     "reading": method.reading, "start": start, "stop": stop, "metrics": asdict(metrics),
+                     "seed": config.seed})
         path = out / "jobs" / f"{key}.csv"
         all_files.append(path)
         bar.set_postfix_str(f"{ev.setting} · {method.label}", refresh=False)
@@ -211,7 +212,7 @@ def run(config: RunConfig) -> Path:
         values, error, flag = None, "", ""
         try:
             attributions = method(model, inputs, targets, **context)
-            values = score(attributions, part.ground_truth, metrics)
+            values = score(attributions, part.ground_truth, metrics, reading=method.reading)
             if method.complete and inputs.is_floating_point():  # the shared completeness check (Captum's delta)
                 gap = method.completeness_gap(model, inputs, targets, attributions, **context).cpu()
                 values["completeness_gap"] = gap

@@ -59,6 +59,24 @@ def test_mean_attribution_and_iou_hand_computed():
     assert topk_iou(maps, region).item() == pytest.approx(1 / 3)
 
 
+def test_topk_among_tied_pixels_chooses_by_pixel_index_whatever_the_batch():
+    # a LIME-like map: four constant superpixels, so K cuts through a plateau of ties
+    g = torch.Generator().manual_seed(0)
+    one = torch.zeros(1, 32, 32)
+    one[0, :16, :16], one[0, :16, 16:], one[0, 16:, :16], one[0, 16:, 16:] = 0.7, 0.7, 0.3, 0.7
+    region = torch.zeros(1, 32, 32, dtype=torch.bool)
+    region[0, 10:30, 10:30] = True  # K = 400 of the 768 pixels tied at 0.7
+    alone = topk_iou(one, region)
+    others = torch.rand(7, 32, 32, generator=g).round(decimals=1)  # more ties, other samples
+    for position in range(8):
+        batch = torch.cat([others[:position], one, others[position:]])
+        regions = torch.cat([region.expand(7, -1, -1)[:position], region, region.expand(7, -1, -1)[position:]])
+        assert topk_iou(batch, regions)[position].item() == alone.item()
+    # the first 400 tied pixels in row-major order: rows 0-11 of columns 0-31 and 16 of row 12
+    # region covers rows 10-11, columns 10-29 (40) and row 12's columns 10-15 (6)
+    assert alone.item() == pytest.approx(46 / (400 + 400 - 46))
+
+
 def test_topk_iou_blur_spreads_a_point():
     m = torch.zeros(1, 9, 9)
     m[0, 4, 4] = 1.0

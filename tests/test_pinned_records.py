@@ -1,5 +1,7 @@
 """Records of one small run per environment equal the pinned ones (tests/pinned/): a change of
-structure must not change results."""
+structure must not change results. Trained environments start from pinned weights, so these
+compare attribution and scoring on any CPU; training's reproducibility is tested on one machine
+(tests/test_reliability.py)."""
 import sys
 from pathlib import Path
 
@@ -8,15 +10,19 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "pinned"))
-from pinned_runs import KEY, RUNS, pinned_run  # noqa: E402
+from pinned_runs import KEY, RUNS, TRAINED, pinned_run, weights_file  # noqa: E402
 
-# Tolerances. The designed network's maps are computed exactly up to float32 rounding, so its
-# records agree to 1e-6 on any CPU. Trained models pass through a few hundred float32 training
-# steps whose sums BLAS kernels order differently on other CPUs: their continuous metrics are
-# compared at 1e-3, and thresholded ones (precision/recall/F1, top-K IoU), where one pixel near the
-# threshold may flip, are compared on this machine's kind only through their structure.
-TOLERANCE = {"attributionlab": 1e-6}
-CONTINUOUS = {"mass_focus", "mass_avoid", "mafl_focus", "mafl_avoid"}
+# Tolerance, measured. Every environment runs from fixed weights (AttributionLab's are set by hand;
+# the trained ones load tests/pinned/<environment>.weights.pt), so what differs between machines is
+# only float32 rounding in the attribution and scoring kernels. Measured against these pins with
+# other kernels on one AMD EPYC: 2 threads instead of 1, 0 everywhere; oneDNN off, at most 2.2e-6
+# (AttributionLab's mass_focus and completeness_gap); AttributionLab's previous pins, written on
+# another CPU kind, agreed here to 1e-6 but for one top-K tie now broken by pixel index. 1e-5 keeps
+# a 4x margin. A thresholded metric (top-K IoU, precision/recall/F1) jumps by a pixel's share when
+# rounding swaps two values within 1e-6 of each other at its cut: one such value per environment is
+# allowed, no more (none was measured).
+TOLERANCE = 1e-5
+CONTINUOUS = {"mass_focus", "mass_avoid", "mafl_focus", "mafl_avoid", "completeness_gap"}
 
 
 @pytest.mark.parametrize("environment", sorted(RUNS))
@@ -28,6 +34,16 @@ def test_small_run_records_equal_the_pinned_ones(environment, tmp_path):
     assert list(got["verified"]) == list(pinned["verified"]) and list(got["status"]) == list(pinned["status"])
     groups = sorted(c for c in pinned.columns if c.startswith("group_"))
     assert groups == sorted(c for c in got.columns if c.startswith("group_"))
-    tol = TOLERANCE.get(environment, 1e-3)
-    compared = got["metric"].isin(CONTINUOUS) if environment not in TOLERANCE else np.ones(len(got), bool)
-    np.testing.assert_allclose(got.loc[compared, "value"], pinned.loc[compared, "value"], atol=tol, rtol=0)
+    continuous = got["metric"].isin(CONTINUOUS).to_numpy()
+    np.testing.assert_allclose(got.loc[continuous, "value"], pinned.loc[continuous, "value"], atol=TOLERANCE, rtol=0)
+    a, b = got.loc[~continuous, "value"].to_numpy(float), pinned.loc[~continuous, "value"].to_numpy(float)
+    moved = ~((np.isnan(a) & np.isnan(b)) | (np.abs(a - b) <= TOLERANCE))
+    assert moved.sum() <= 1, got.loc[~continuous].loc[moved, KEY + ["value"]].assign(pinned=b[moved]).to_string()
+
+
+def test_pinned_weights_are_plain_tensors_and_every_trained_run_has_them():
+    from attrlab.storage import load_tensors
+
+    for environment in TRAINED:
+        bundle = load_tensors(weights_file(environment))["models"]  # weights_only=True: no code runs
+        assert bundle and all(set(entry) == {"model", "extras", "record"} for entry in bundle.values())

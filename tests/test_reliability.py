@@ -241,6 +241,29 @@ def test_a_killed_training_resumes_from_its_last_epoch_and_ends_as_an_uninterrup
         assert torch.equal(a, b)  # the same kernels on the same machine: bit for bit
 
 
+def test_a_trained_environment_trains_the_same_weights_twice_on_one_machine(tmp_path):
+    """Training's reproducibility, on one machine only: the pinned records start from pinned
+    weights because float32 training drifts across CPU kinds; here the same seed and data give the
+    same weights bit for bit (two fresh caches, so both train)."""
+    from attrlab.environments import get_environment
+    from attrlab.environments.trained import pinned_models
+
+    options = {"side": 32, "train": 40, "val": 20, "test": 20, "eval_per_class": 1, "max_epochs": 1,
+               "manipulation": "noise", "restarts": 0}
+    bundles = []
+    for attempt in range(2):
+        bundles.append(tmp_path / f"weights{attempt}.pt")
+        with pinned_models(bundles[-1], write=True):
+            get_environment("semi-natural-image").build("quick", seed=3, settings=None, device="cpu", progress=False,
+                                                        cache_dir=str(tmp_path / f"cache{attempt}"), **options)
+    first, second = (torch.load(b, weights_only=True)["models"] for b in bundles)
+    assert set(first) == set(second) and first
+    for key in first:
+        assert first[key]["model"].keys() == second[key]["model"].keys()
+        for name, tensor in first[key]["model"].items():
+            assert torch.equal(tensor, second[key]["model"][name]), (key, name)
+
+
 def test_a_training_short_of_its_validation_target_restarts_and_keeps_the_best_on_validation(tmp_path):
     from attrlab.environments.contract import EnvironmentSpec
     from attrlab.environments.trained import train_or_load

@@ -11,9 +11,15 @@ and the model is trained again.
 
 The training record is not a verdict: each environment verifies the loaded model itself on its own
 held-out data (the record only says how it was trained: epochs, seconds, sizes).
+
+:func:`pinned_models` swaps the cache for a bundle file of given weights (keyed by environment,
+setting and seed, whatever the code's cache key): the pinned-records test starts every trained
+environment from committed weights, so it compares attribution and scoring, not a float32
+training whose sums drift across CPU kinds.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -32,6 +38,53 @@ from .contract import EnvironmentSpec, Option
 RESTARTS = Option("restarts", int, 2, "trainings from a new initialisation when one ends its epoch budget short of its "
                   "validation target (the best on validation is kept; the test set never chooses)",
                   minimum=0, maximum=100, model=False)
+
+
+_PINNED: dict | None = None     # "environment/setting/seed" -> {"model", "extras", "record"}: models to use
+_COLLECTED: dict | None = None  # the same, filled by train_or_load while pinned_models(..., write=True) is open
+
+
+def _bundle_key(environment: str, setting: str, seed: int) -> str:
+    return f"{environment}/{setting}/{seed}"
+
+
+@contextlib.contextmanager
+def pinned_models(path: str | os.PathLike, *, write: bool = False):
+    """Within this block every :func:`train_or_load` takes its model from the bundle ``path`` (a
+    tensors-only file, read with ``weights_only=True``) instead of the cache or a training; a model
+    the bundle lacks is an error. With ``write=True`` models are trained (or loaded) as usual and
+    every one made in the block is written to ``path`` when it closes.
+
+    The bundle is keyed by environment, setting and seed only: unlike the cache key it survives a
+    change of the architecture's source, and a state dict that no longer fits fails loudly.
+
+    Example:
+        >>> import tempfile
+        >>> from attrlab.environments.contract import EnvironmentSpec
+        >>> spec = EnvironmentSpec("doc", "doc", "image", ("s",), {"quick": {}}, ())
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> fit = lambda m, ckpt: (torch.nn.init.ones_(m.weight), ({"epochs": 1}, {}))[1]
+        >>> with pinned_models(folder / "w.pt", write=True):
+        ...     _ = train_or_load(spec, "s", lambda: torch.nn.Linear(2, 2), fit, seed=0, options={},
+        ...                       cache_dir=folder)
+        >>> with pinned_models(folder / "w.pt"):
+        ...     t = train_or_load(spec, "s", lambda: torch.nn.Linear(2, 2), lambda m, c: 1 / 0, seed=0, options={})
+        >>> t.model.weight.tolist(), t.record["pinned"]
+        ([[1.0, 1.0], [1.0, 1.0]], True)
+    """
+    global _PINNED, _COLLECTED
+    previous = _PINNED, _COLLECTED
+    if write:
+        _PINNED, _COLLECTED = None, {}
+    else:
+        _PINNED, _COLLECTED = load_tensors(Path(path))["models"], None
+    try:
+        yield
+        if write:
+            collected = _COLLECTED
+            write_atomic(Path(path), lambda p: torch.save({"models": collected}, p))
+    finally:
+        _PINNED, _COLLECTED = previous
 
 
 def model_cache(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -103,6 +156,8 @@ def train_or_load(spec: EnvironmentSpec, setting: str, make_model: Callable[[], 
     """
     torch.manual_seed(seed)
     model = make_model()
+    if _PINNED is not None:
+        return _from_bundle(_PINNED, _bundle_key(spec.name, setting, seed), model)
     key = {"environment": spec.name, "setting": setting, "seed": seed, "options": spec.model_key(options),
            "architecture": source_id(model), "data": data_id}
     path = model_cache(cache_dir) / f"{spec.name}-{setting}-{content_hash(key)}.pt"
@@ -111,7 +166,7 @@ def train_or_load(spec: EnvironmentSpec, setting: str, make_model: Callable[[], 
     if loaded is not None:
         record, extras = loaded
         if record.get("reached_target", True) or record.get("attempts", 1) > restarts:
-            return Trained(freeze(model), {**record, "cached": True}, extras, path)
+            return _collected(spec, setting, seed, Trained(freeze(model), {**record, "cached": True}, extras, path))
         best = (model, record, extras)  # missed its criterion and more attempts are allowed now
         done = record.get("attempts", 1)
     else:
@@ -137,7 +192,27 @@ def train_or_load(spec: EnvironmentSpec, setting: str, make_model: Callable[[], 
     write_atomic(meta, lambda p: p.write_text(json.dumps({"record": record, "key": key}, indent=1, default=str)))
     for checkpoint in checkpoints:
         checkpoint.unlink(missing_ok=True)
-    return Trained(model, {**record, "cached": False}, extras, path)
+    return _collected(spec, setting, seed, Trained(model, {**record, "cached": False}, extras, path))
+
+
+def _collected(spec: EnvironmentSpec, setting: str, seed: int, trained: Trained) -> Trained:
+    """``trained``, kept for the bundle that an open ``pinned_models(..., write=True)`` writes."""
+    if _COLLECTED is not None:
+        _COLLECTED[_bundle_key(spec.name, setting, seed)] = {
+            "model": trained.model.state_dict(), "extras": trained.extras,
+            "record": json.dumps({k: v for k, v in trained.record.items() if k != "cached"}, default=str)}
+    return trained
+
+
+def _from_bundle(bundle: dict, key: str, model: torch.nn.Module) -> Trained:
+    if key not in bundle:
+        from ..errors import AttrlabError
+
+        raise AttrlabError(f"the pinned model bundle has no model for {key} (it holds: {', '.join(sorted(bundle))}); "
+                           "regenerate it (tests/pinned/pinned_runs.py)")
+    entry = bundle[key]
+    model.load_state_dict(entry["model"])
+    return Trained(freeze(model), {**json.loads(entry["record"]), "cached": True, "pinned": True}, entry["extras"])
 
 
 def _rank(record: dict) -> tuple[bool, float]:

@@ -94,7 +94,7 @@ def without_softmax_modules(model: torch.nn.Module) -> torch.nn.Module:
     return _SOFTMAX_FREE[model]
 
 
-@register("gradient", "∂output/∂input (Simonyan et al. 2014), signed; captum Saliency")
+@register("gradient", "∂output/∂input (Simonyan et al. 2014), signed; captum Saliency", reading="absolute")
 def _gradient():
     return lambda model, inputs, targets: Saliency(model).attribute(_leaf(inputs), target=targets, abs=False)
 
@@ -105,11 +105,13 @@ def _input_x_gradient():
 
 
 @register("smoothgrad", "gradient averaged over noisy copies (Smilkov et al. 2017), σ = noise·(max−min) of each "
-          "input, noise drawn per sample; captum NoiseTunnel", samples=25, noise=0.15, seed=0)
-def _smoothgrad(samples: int, noise: float, seed: int):
+          "input, noise drawn per sample; square=true: the mean of squared gradients (SmoothGrad as SMERF ran "
+          "it); captum NoiseTunnel", reading="absolute", samples=25, noise=0.15, seed=0, square=False)
+def _smoothgrad(samples: int, noise: float, seed: int, square: bool):
     def one(model, inputs, targets, **context):
         sigma = float(noise * (inputs.max() - inputs.min()).clamp_min(1e-8))
-        return NoiseTunnel(Saliency(model)).attribute(_leaf(inputs), nt_type="smoothgrad", nt_samples=samples,
+        return NoiseTunnel(Saliency(model)).attribute(_leaf(inputs), nt_type="smoothgrad_sq" if square else "smoothgrad",
+                                                      nt_samples=samples,
                                                       stdevs=sigma, nt_samples_batch_size=min(samples, 64),
                                                       target=targets, abs=False)
     return per_sample(one, seed)
@@ -147,7 +149,7 @@ def _shap_references(baseline: str, inputs: torch.Tensor, context) -> torch.Tens
 
 @register("deeplift_shap", "DeepSHAP: DeepLIFT averaged over a reference distribution (Lundberg & Lee 2017); "
           "baseline=data|dataset|zeros|blur|true (blur/true: each input's own reference); captum DeepLiftShap; "
-          + BATCH_REFERENCES, baseline="data", softmax_rule="gradient")
+          + BATCH_REFERENCES, reading="signed", baseline="data", softmax_rule="gradient")
 def _deeplift_shap(baseline: str, softmax_rule: str):
     def one(model, inputs, targets, **context):
         return DeepLiftShap(without_softmax_modules(model)).attribute(
@@ -172,18 +174,19 @@ def _gradient_shap(samples: int, baseline: str, seed: int):
     return batch
 
 
-@register("guided_backprop", "guided backpropagation (Springenberg et al. 2015); captum GuidedBackprop")
+@register("guided_backprop", "guided backpropagation (Springenberg et al. 2015); captum GuidedBackprop",
+          reading="clipped")
 def _guided_backprop():
     return lambda model, inputs, targets: GuidedBackprop(model).attribute(_leaf(inputs), target=targets)
 
 
-@register("deconvnet", "deconvolution (Zeiler & Fergus 2014); captum Deconvolution")
+@register("deconvnet", "deconvolution (Zeiler & Fergus 2014); captum Deconvolution", reading="clipped")
 def _deconvnet():
     return lambda model, inputs, targets: Deconvolution(model).attribute(_leaf(inputs), target=targets)
 
 
 @register("gradcam", "Grad-CAM (Selvaraju et al. 2017) at layer= (default: the model's gradcam_layer or last "
-          "spatial conv), ReLU, bilinear upsampling; captum LayerGradCam", layer="")
+          "spatial conv), ReLU, bilinear upsampling; captum LayerGradCam", reading="positive", layer="")
 def _gradcam(layer: str):
     def fn(model, inputs, targets):
         gc = LayerGradCam(model, gradcam_layer(model, inputs, layer))

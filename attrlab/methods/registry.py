@@ -24,6 +24,7 @@ import torch
 from ..errors import AttrlabError, unknown_name
 from ..imports import is_reference
 from ..keys import callable_id
+from ..metrics.reduce import DEFAULT_READING, check_reading
 
 
 @dataclass(frozen=True)
@@ -34,17 +35,21 @@ class MethodInfo:
     defaults: dict = field(default_factory=dict)
     modality: str = "image"  # what inputs it takes: image (N, C, H, W), text (token ids, N × L) or rationale
     complete: bool = False  # claims Σ attributions = f(x) − f(baseline) for the target (completeness)
+    reading: str = DEFAULT_READING  # how SMERF's protocol reads its channels (attrlab.metrics.READINGS)
 
 
 _REGISTRY: dict[str, MethodInfo] = {}
 
 
-def register(name: str, description: str, modality: str = "image", complete: bool = False, **defaults: Any):
+def register(name: str, description: str, modality: str = "image", complete: bool = False,
+             reading: str = DEFAULT_READING, **defaults: Any):
     """Register ``factory(**params) -> fn(model, inputs, targets, **context)`` under ``name``;
     ``modality`` says which inputs it takes (``image``: N×C×H×W; ``text``: token ids;
     ``rationale``: token ids of a select-then-predict model). ``complete`` declares that its maps
     sum to f(x) − f(baseline) (its ``baseline`` parameter): every run then records the
-    ``completeness_gap`` of each map (:func:`completeness_gap`, written once here).
+    ``completeness_gap`` of each map (:func:`completeness_gap`, written once here). ``reading``
+    declares how SMERF's metric protocol reads its channels, as the paper's authors read this
+    method's maps (:data:`attrlab.metrics.READINGS`; a user's function sets ``fn.reading``).
 
     Example:
         >>> @register("ones_example", "all-ones map (documentation example)")
@@ -56,7 +61,8 @@ def register(name: str, description: str, modality: str = "image", complete: boo
     def decorate(factory):
         if name in _REGISTRY:
             raise AttrlabError(f"method '{name}' is registered twice")
-        _REGISTRY[name] = MethodInfo(name, factory, description, dict(defaults), modality, complete)
+        _REGISTRY[name] = MethodInfo(name, factory, description, dict(defaults), modality, complete,
+                                     check_reading(reading, f"method '{name}'"))
         return factory
     return decorate
 
@@ -149,6 +155,7 @@ class BoundMethod:
     fn: Callable
     params: dict = field(default_factory=dict)
     complete: bool = False
+    reading: str = DEFAULT_READING  # how SMERF's metric protocol reads its maps (attrlab.metrics.READINGS)
 
     def __call__(self, model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor, **context: Any) -> torch.Tensor:
         return attribute(self.fn, model, inputs, targets, label=self.label, **context)
@@ -207,7 +214,7 @@ def get_method(spec: str | Callable, label: str | None = None, defaults: dict | 
         # (or re-parametrised) function is not served stale results
         # a function that sets `fn.claims = ("completeness",)` (against the zero baseline) is checked like IG
         return BoundMethod(label or getattr(spec, "__name__", type(spec).__name__), spec, {"code": callable_id(spec)},
-                           "completeness" in getattr(spec, "claims", ()))
+                           "completeness" in getattr(spec, "claims", ()), _declared_reading(spec))
     name, params = parse_spec(spec)
     info = describe(name)
     extra = {k: v for k, v in (defaults or {}).items() if k in info.defaults}
@@ -218,7 +225,13 @@ def get_method(spec: str | Callable, label: str | None = None, defaults: dict | 
         label = spec.strip()
         if full.get("baseline") == "data" and "baseline" not in params:
             label += ":baseline=data"  # its references are the batch: say so wherever its records go
-    return BoundMethod(label, fn, full, complete)
+    return BoundMethod(label, fn, full, complete, info.reading)
+
+
+def _declared_reading(obj: Any) -> str:
+    """A user's function or class's ``reading`` attribute (how SMERF's protocol reads its maps),
+    checked; :data:`~attrlab.metrics.DEFAULT_READING` when it declares none."""
+    return check_reading(getattr(obj, "reading", DEFAULT_READING), f"method '{getattr(obj, '__name__', obj)}'")
 
 
 def _is_attribution_class(obj: Any) -> bool:
@@ -233,7 +246,7 @@ def _bind_class(cls: type, label: str | None) -> BoundMethod:
         leaf = inputs.detach().clone().requires_grad_(inputs.is_floating_point())
         return cls(model).attribute(leaf, target=targets)
 
-    return BoundMethod(label or cls.__name__, fn, {"code": callable_id(cls)})
+    return BoundMethod(label or cls.__name__, fn, {"code": callable_id(cls)}, reading=_declared_reading(cls))
 
 
 def _bind_reference(ref: str, label: str | None) -> BoundMethod:
@@ -246,7 +259,8 @@ def _bind_reference(ref: str, label: str | None) -> BoundMethod:
     if _is_attribution_class(obj):
         bound = _bind_class(obj, name)
     elif callable(obj):
-        bound = BoundMethod(name, obj, {"code": callable_id(obj)})
+        bound = BoundMethod(name, obj, {"code": callable_id(obj)}, "completeness" in getattr(obj, "claims", ()),
+                            _declared_reading(obj))
     else:
         raise AttrlabError(f"'{ref}' is a {type(obj).__name__}, not a function or an attribution class")
     head = ref.split(":")[0]

@@ -3,10 +3,11 @@ from .bounds import binomial_tail, max_accuracy_without_manipulation, shapley_bo
 from .mass import attribution_mass, mean_attribution
 from .overlap import (binarize_signed, box_blur, gaussian_blur, precision_recall_f1, signed_precision_recall_f1,
                       top_k_mask, topk_iou)
-from .reduce import REDUCTIONS, reduce_channels
+from .reduce import DEFAULT_READING, READINGS, REDUCTIONS, check_reading, read_channels, reduce_channels
 
 __all__ = [
     "attribution_mass", "mean_attribution", "topk_iou", "top_k_mask", "gaussian_blur", "box_blur",
     "precision_recall_f1", "signed_precision_recall_f1", "binarize_signed", "shapley_bound",
     "binomial_tail", "max_accuracy_without_manipulation", "reduce_channels", "REDUCTIONS",
+    "read_channels", "READINGS", "DEFAULT_READING", "check_reading",
 ]
