@@ -379,7 +379,9 @@ def _cmd_list(args) -> int:
             if args.verbose:
                 info = describe(name)
                 params = ", ".join(f"{k}={v}" for k, v in info.defaults.items())
-                print(f"{name:22s} ({info.modality}) {info.description}" + (f" [{params}]" if params else ""))
+                reading = f"; SMERF reads it: {info.reading}" if info.modality == "image" else ""
+                print(f"{name:22s} ({info.modality}) {info.description}" + (f" [{params}]" if params else "")
+                      + reading)
             else:
                 print(name)
     else:

@@ -67,3 +67,21 @@ def test_the_architecture_pages_toy_environment_is_one_file(tmp_path):
         assert (tmp_path / "cli" / "records.csv").exists()
     finally:
         contract._REGISTRY.pop("toy-patch", None)
+
+
+def test_a_recipe_sets_its_options_over_the_preset_and_under_the_users_own():
+    from attrlab.environments.contract import EnvironmentSpec, Option
+    from attrlab.environments.semi_natural_text import PAPER_RECIPE
+
+    reg = get_environment("text-attention")
+    quick = reg.resolve("quick")
+    paper = reg.resolve("quick", {"recipe": "paper"})
+    assert all(paper[k] == v for k, v in PAPER_RECIPE.items()) and paper["train"] == quick["train"]
+    assert quick["emb"] == 64 and quick["clip"] == 0.0  # the default recipe changes nothing
+    learned = reg.resolve("quick", {"recipe": "paper", "embeddings": "learned"})
+    assert learned["embeddings"] == "learned" and learned["weight_decay"] == 1e-5
+    with pytest.raises(AttrlabError, match="recipe"):
+        reg.resolve("quick", {"recipe": "ours-but-better"})
+    with pytest.raises(AttrlabError, match="undeclared"):
+        EnvironmentSpec("bad", "bad", "image", ("s",), {"quick": {}}, (Option("recipe", str, "a", "r"),),
+                        recipes={"a": {"nope": 1}})

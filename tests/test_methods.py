@@ -187,3 +187,26 @@ def test_complete_methods_record_their_completeness_gap_and_flag_large_ones(tmp_
     jobs = pd.read_csv(out / "jobs.csv", keep_default_na=False)
     assert jobs.loc[jobs.method == "integrated_gradients:steps=2", "flag"].str.contains("completeness gap").any()
     assert "<h2>Completeness</h2>" in (out / "report.html").read_text()
+
+
+def test_each_paper_method_declares_the_reading_smerfs_authors_used():
+    """../shared/notes/smerf-reference-facts.md: heatmap methods are read as the magnitude of the
+    channel sum, the gradient and SmoothGrad as Σ|channels|, DCN/GBP clipped and signed, DeepSHAP
+    signed, Grad-CAM non-negative; a user's function declares its own or gets the default."""
+    expected = {"gradient": "absolute", "smoothgrad": "absolute", "deconvnet": "clipped",
+                "guided_backprop": "clipped", "gradcam": "positive", "deeplift_shap": "signed",
+                "integrated_gradients": "magnitude", "deeplift": "magnitude", "input_x_gradient": "magnitude",
+                "lrp_epsilon": "magnitude", "lrp_zplus": "magnitude", "lrp_alpha2beta1": "magnitude",
+                "random": "magnitude", "edge": "magnitude"}
+    for name, reading in expected.items():
+        assert get_method(name).reading == reading, name
+
+    def mine(model, inputs, targets):
+        return inputs
+
+    assert get_method(mine).reading == "magnitude"
+    mine.reading = "signed"
+    assert get_method(mine).reading == "signed"
+    mine.reading = "upside-down"
+    with pytest.raises(AttrlabError, match="unknown map reading"):
+        get_method(mine)

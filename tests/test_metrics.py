@@ -201,3 +201,27 @@ def test_smerf_protocol_blurs_before_normalising_by_hand():
     assert score(a, GroundTruth(focus=centre), cfg)["mass_focus"].item() == pytest.approx(1 / 9, abs=1e-6)
     out = score(a, GroundTruth(focus=block), cfg)
     assert out["mass_focus"].item() == pytest.approx(1.0, abs=1e-6) and out["iou_focus"].item() == 1.0
+
+
+def test_smerf_protocol_reads_each_map_as_its_method_declares():
+    """A map with its positive mass on the object and a negative lobe elsewhere (IG's typical map):
+    read signed, min-max lifts the zero background to the lobe's level and PAFL collapses; read as
+    the authors read IG (magnitude of the channel sum) the background stays at 0."""
+    import torch
+
+    from attrlab.core import GroundTruth
+    from attrlab.evaluation import MetricConfig, score
+
+    a = torch.zeros(1, 3, 64, 64)
+    a[0, :, 5:15, 5:15] = 1.0
+    a[0, :, 40:50, 40:50] = -1.0
+    focus = torch.zeros(1, 64, 64, dtype=torch.bool)
+    focus[0, 5:15, 5:15] = True
+    config = MetricConfig(protocol="smerf", box_blur=0)
+    signed = score(a, GroundTruth(focus=focus), config, reading="signed")["mass_focus"].item()
+    magnitude = score(a, GroundTruth(focus=focus), config, reading="magnitude")["mass_focus"].item()
+    assert signed == pytest.approx(100 / (100 + 0.5 * (4096 - 200)))  # background at 0.5 after min-max
+    assert magnitude == pytest.approx(0.5)  # the lobe counts as much as the object, the background nothing
+    assert score(a, GroundTruth(focus=focus), config, reading="positive")["mass_focus"].item() == pytest.approx(1.0)
+    with pytest.raises(AttrlabError):
+        score(a, GroundTruth(focus=focus), config, reading="sideways")

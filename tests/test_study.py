@@ -166,6 +166,43 @@ def test_paper_values_are_judged_by_the_stated_rules():
     assert set(near["environment"]) == {"text-attention"}
 
 
+def _smerf_records(pafl):
+    """SMERF records: ``pafl(setting, bucket, n_objects, seed, method)`` for 2 buckets x 2 samples."""
+    rows = []
+    for setting in ("simple-fr", "simple-nr", "complex-fr", "complex-cr1"):
+        for seed in range(3):
+            for method in ("integrated_gradients", "gradient"):
+                for bucket, n_objects in ((1, 1), (2, 3)):
+                    for i in range(2):
+                        rows.append({"unit": f"u{seed}", "environment": "smerf", "setting": setting,
+                                     "seed": seed, "method": method, "sample": 2 * bucket + i, "metric": "mass_focus",
+                                     "value": pafl(setting, bucket, n_objects, seed, method) + 0.01 * i,
+                                     "status": "ok", "verified": True, "group_bucket": bucket,
+                                     "group_n_objects": n_objects})
+    return pd.DataFrame(rows)
+
+
+def test_smerf_statements_judge_the_threshold_the_objects_and_the_worst_bucket():
+    # simple: IG well above 0.5, gradient below; PAFL falls with objects; complex worst bucket low
+    def pafl(setting, bucket, n_objects, seed, method):
+        base = (0.8 if method == "integrated_gradients" else 0.3) - 0.1 * (n_objects - 1) + 0.01 * seed
+        return base - (0.4 * (bucket == 2) if setting.startswith("complex") else 0.0)
+
+    table = compare_to_papers(_smerf_records(pafl))
+    fig6a = table[table["source"] == "§4.2 / Fig. 6a"].set_index(["setting", "method"])["verdict"]
+    assert fig6a[("simple-fr", "integrated_gradients")] == "agree" and fig6a[("simple-nr", "gradient")] == "agree"
+    assert set(table[table["source"] == "§4.2 / Fig. 6a"]["verdict"]) <= {"agree", "not run"}
+    fig6b = table[table["source"] == "§4.2 / Fig. 6b"]
+    assert list(fig6b["verdict"]) == ["agree", "agree"]
+    assert fig6b["ours"].tolist() == pytest.approx([0.2, 0.2])  # 1 object vs 3: 0.1 per added object
+    fig8b = table[table["source"] == "§4.2 / Fig. 8b"]
+    # worst bucket: simple's bucket 2 (mean over methods 0.35 + seed) vs complex's bucket 2 (0.4 lower)
+    assert list(fig8b["verdict"]) == ["agree", "agree"] and fig8b["ours"].tolist() == pytest.approx([0.4, 0.4])
+    # the reverse data (objects raise PAFL) disagree
+    flipped = compare_to_papers(_smerf_records(lambda s, b, n, seed, m: 0.2 + 0.1 * n + 0.01 * seed))
+    assert set(flipped[flipped["source"] == "§4.2 / Fig. 6b"]["verdict"]) == {"disagree"}
+
+
 def test_cli_seeds_run_a_study_and_report_rebuilds_it(tmp_path, capsys):
     out = tmp_path / "st"
     code = main(["run", "attributionlab", "--seeds", "0-1", "--methods", "gradient,random", "--set", "n_images=2",

@@ -131,6 +131,9 @@ class EnvironmentSpec:
         reasons: why a paper method maps to ``None`` or to a stand-in.
         headline: ``(metric, name)``: the one metric ``attrlab compare`` ranks methods by in this
             environment, and what the paper calls it (PAFL, Attr%, positive F1, ...); higher is better.
+        recipes: recipe name → option values, chosen with the declared option ``recipe``
+            (``--set recipe=paper``): applied over the preset and under the user's own values, so
+            ``--set recipe=paper --set embeddings=learned`` changes one piece of the recipe.
     """
 
     name: str
@@ -147,6 +150,7 @@ class EnvironmentSpec:
     reasons: Mapping[str, str] = field(default_factory=dict)
     headline: tuple = ("mass_focus", "share of attribution on the ground truth")
     metric_protocol: str = "attrlab"
+    recipes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:
@@ -158,6 +162,11 @@ class EnvironmentSpec:
             unknown = set(values) - set(names)
             if unknown:
                 raise AttrlabError(f"environment '{self.name}' preset '{preset}' sets undeclared {', '.join(sorted(unknown))}")
+        for recipe, values in self.recipes.items():
+            unknown = set(values) - set(names)
+            if unknown or "recipe" not in names:
+                raise AttrlabError(f"environment '{self.name}' recipe '{recipe}' needs a declared 'recipe' option and "
+                                   f"declared options only (undeclared: {', '.join(sorted(unknown)) or 'none'})")
 
     def option(self, name: str) -> Option:
         for o in self.options:
@@ -172,8 +181,11 @@ class EnvironmentSpec:
             raise AttrlabError(f"{self.name} has no preset '{preset}'; choose one of {', '.join(self.presets)}")
         values = {o.name: o.default for o in self.options}
         values.update(self.presets[preset])
-        for key, value in (overrides or {}).items():
-            values[key] = self.option(key).convert(value, self.name)
+        given = {key: self.option(key).convert(value, self.name) for key, value in (overrides or {}).items()}
+        recipe = given.get("recipe", values.get("recipe"))
+        if recipe is not None:
+            values.update(self.recipes.get(recipe, {}))  # the recipe over the preset, under the user's values
+        values.update(given)
         return values
 
     def model_key(self, options: Mapping[str, Any]) -> dict[str, Any]:

@@ -57,7 +57,9 @@ def train_verified(model: nn.Module, train: tuple, val: tuple, threshold: float 
                    progress: bool = True, desc: str = "training",
                    on_epoch: Callable[[int, nn.Module, dict], Any] | None = None,
                    ready: Callable[[nn.Module], bool] | None = None,
-                   checkpoint: str | os.PathLike | None = None) -> dict[str, Any]:
+                   checkpoint: str | os.PathLike | None = None, weight_decay: float = 0.0,
+                   clip: float | None = None, on_step: Callable[[int, nn.Module], Any] | None = None
+                   ) -> dict[str, Any]:
     """Train ``model`` on ``train = (inputs, labels)`` until every group of ``val = (inputs,
     labels, groups)`` reaches ``threshold`` accuracy, or ``max_epochs`` pass (``val = (inputs,
     labels)``: one group, the overall accuracy). ``on_epoch(epoch,
@@ -65,6 +67,11 @@ def train_verified(model: nn.Module, train: tuple, val: tuple, threshold: float 
     A model with a ``training_loss(inputs, labels)`` method (rationale models) is trained on that
     instead of cross-entropy; ``ready(model)`` is a further condition for stopping early (e.g. a
     rationale model's selection rate on the target).
+
+    ``on_step(step, model)`` runs after every optimiser step (step counts from 1 over the whole
+    training; the model is in training mode: switch it to eval and back to measure it).
+    ``weight_decay`` is Adam's (L2, as ``torch.optim.Adam`` applies it); ``clip`` rescales each
+    step's gradient to at most that global norm (``clip_grad_norm_``; Zhou et al.'s code clips at 5).
 
     ``checkpoint``: a file written (atomically, tensors only) after every epoch with the model,
     the optimiser, the random states and what ``on_epoch`` returned; a training that was killed
@@ -81,7 +88,7 @@ def train_verified(model: nn.Module, train: tuple, val: tuple, threshold: float 
     x, y = train
     vx, vy, vg = val if len(val) == 3 else (*val, torch.zeros(len(val[1]), dtype=torch.long))
     model.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     loss_fn = nn.CrossEntropyLoss()
     start = time.perf_counter()
     acc: dict[int, float] = {}
@@ -111,7 +118,11 @@ def train_verified(model: nn.Module, train: tuple, val: tuple, threshold: float 
             xb, yb = x[idx].to(device), y[idx].to(device)
             loss = model.training_loss(xb, yb) if hasattr(model, "training_loss") else loss_fn(model(xb), yb)
             loss.backward()
+            if clip:
+                nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], clip)
             opt.step()
+            if on_step is not None:
+                on_step((epoch - 1) * -(-len(x) // batch_size) + i // batch_size + 1, model)
         acc = group_accuracy(model, vx, vy, vg, device)
         worst = min(acc.values())
         bar.set_postfix_str(f"worst group {worst:.3f}", refresh=False)

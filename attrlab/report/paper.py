@@ -2,16 +2,21 @@
 
 Each row of the data file is one value or statement a paper reports, with its source (table,
 section, figure) and its words, the cell of records it speaks of (environment, setting, grid
-point, method, metric; ``*`` = each one present, ``ALL`` = the mean over methods) and a rule:
+point, method, metric; ``*`` = each one present, ``a|b`` = each of these, ``ALL`` = the mean over
+methods) and a rule:
 
 - ``mean``: the paper's mean (± ``stdev`` over ``runs`` models). **agree** when our 95% interval
   and the paper's interval of its mean (mean ± 1.96·stdev/√runs; the value itself without a
   stdev) overlap, **disagree** otherwise.
 - ``above`` / ``below``: a bound. **agree** when our whole 95% interval lies on the stated side
   (≥ / ≤), **disagree** when it lies wholly on the other, **undecided** when it straddles it.
-- ``greater``: the cell exceeds another (``other``: ``method=…``, ``setting=…``, ``metric=…`` or
-  ``fact=<group column>``). The difference is taken per model (paired by unit) and its 95%
-  interval judged as ``above 0``.
+- ``greater``: the cell exceeds another (``other``: ``method=…``, ``setting=…``, ``metric=…``,
+  ``fact=<group column>``, or ``fewer=<group column>``: the cell's samples with the fewest of that
+  fact — e.g. SMERF's objects in the image — exceed those with the most). The difference is taken
+  per model (paired by unit) and its 95% interval judged as ``above 0``.
+
+A metric written ``mass_focus@worst=group_bucket`` is each model's worst group: the lowest of its
+per-bucket means (SMERF's worst-case PAFL, Fig. 8b), then averaged over methods for ``ALL``.
 
 A row names the setting the paper measured: Zhang et al.'s network always has redundant channels,
 so its Fig. 6 baseline comparisons are read on ``redundant`` only (on ``no-redundant`` IG, IG*,
@@ -79,26 +84,49 @@ def _expand(row: pd.Series, records: pd.DataFrame) -> list[dict]:
     rec = _grid_match(records[records["environment"] == row["environment"]], row.get("grid"))
     if rec.empty:
         return []
-    settings = sorted(rec["setting"].unique()) if row["setting"] == "*" else [row["setting"]]
-    methods = sorted(rec["method"].unique()) if row["method"] == "*" else [row["method"]]
+    settings = sorted(rec["setting"].unique()) if row["setting"] == "*" else str(row["setting"]).split("|")
+    methods = sorted(rec["method"].unique()) if row["method"] == "*" else str(row["method"]).split("|")
     return [{"setting": s, "method": m} for s in settings for m in methods
             if (rec["setting"] == s).any() and (m == "ALL" or ((rec["setting"] == s) & (rec["method"] == m)).any())]
 
 
 def _cell(records: pd.DataFrame, setting: str, method: str, metric: str, grid) -> pd.DataFrame:
     """The successful records of one cell (``ALL``: every method)."""
+    metric = metric.split("@", 1)[0]
     rec = _grid_match(records[(records["setting"] == setting) & (records["metric"] == metric)
                               & (records["status"] == "ok")], grid)
     return rec if method == "ALL" else rec[rec["method"] == method]
+
+
+def _worst_group(frame: pd.DataFrame, fact: str) -> pd.DataFrame:
+    """One row per (method, model) of ``frame``: the lowest of its per-``fact`` means, as value."""
+    model = _model_key(frame)
+    if fact not in frame.columns or frame.empty:
+        return frame.iloc[0:0]
+    ok = frame.dropna(subset=["value"]).assign(
+        verified=frame["verified"].astype(str).str.lower().isin(["true", "1"]))
+    by = ok.groupby(["method", model, fact], dropna=False).agg(value=("value", "mean"), verified=("verified", "all"))
+    return by.groupby(["method", model]).agg(value=("value", "min"), verified=("verified", "all")).reset_index()
+
+
+def _extreme(frame: pd.DataFrame, fact: str, fewest: bool) -> pd.DataFrame:
+    """The rows of ``frame`` whose ``fact`` is its smallest (``fewest``) or largest value."""
+    if fact not in frame.columns or frame.empty:
+        return frame.iloc[0:0]
+    values = pd.to_numeric(frame[fact], errors="coerce")
+    return frame[values == (values.min() if fewest else values.max())]
 
 
 def _model_key(frame: pd.DataFrame) -> str:
     return "unit" if "unit" in frame.columns else "seed"
 
 
-def _per_model(records: pd.DataFrame, setting: str, method: str, metric: str, grid) -> pd.Series:
-    """Each verified model's mean of ``metric`` (``ALL``: averaged over methods), by unit."""
-    means = model_means(_cell(records, setting, method, metric, grid))
+def _per_model(records: pd.DataFrame, setting: str, method: str, metric: str, grid, where=None) -> pd.Series:
+    """Each verified model's mean of ``metric`` (``ALL``: averaged over methods), by unit;
+    ``metric@worst=<fact>``: its worst group's mean; ``where`` narrows the cell's records first."""
+    cell = _cell(records, setting, method, metric, grid)
+    cell = where(cell) if where is not None else cell
+    means = (_worst_group(cell, metric.split("@worst=", 1)[1]) if "@worst=" in metric else model_means(cell))
     if means.empty:
         return pd.Series(dtype=float)
     use = means[means["verified"]] if means["verified"].any() else means
@@ -139,7 +167,10 @@ def compare_to_papers(records: pd.DataFrame, values: pd.DataFrame | None = None)
             if row["rule"] == "greater":
                 kind, other = str(row["other"]).split("=", 1)
                 ours = _per_model(records, setting, method, metric, grid)
-                if kind == "fact":
+                if kind == "fewer":
+                    ours = _per_model(records, setting, method, metric, grid, lambda f: _extreme(f, other, True))
+                    theirs = _per_model(records, setting, method, metric, grid, lambda f: _extreme(f, other, False))
+                elif kind == "fact":
                     theirs = _fact_per_model(records, setting, method, metric, other, grid)
                 else:
                     alt = {"setting": setting, "method": method, "metric": metric, **{kind: other}}
@@ -148,10 +179,14 @@ def compare_to_papers(records: pd.DataFrame, values: pd.DataFrame | None = None)
                 if len(diff) >= 2:
                     low, high = bootstrap_ci(diff.to_numpy())
                     n, over = len(diff), "models"
-                elif len(diff) == 1 and kind != "fact":
-                    a = _samples(records, setting, method, metric, grid)
-                    alt = {"setting": setting, "method": method, "metric": metric, **{kind: other}}
-                    b = _samples(records, alt["setting"], alt["method"], alt["metric"], grid)
+                elif len(diff) == 1 and kind != "fact" and "@" not in metric:
+                    if kind == "fewer":
+                        cell = _cell(records, setting, method, metric, grid)
+                        a, b = (_extreme(cell, other, fewest)["value"].dropna().to_numpy(float) for fewest in (True, False))
+                    else:
+                        a = _samples(records, setting, method, metric, grid)
+                        alt = {"setting": setting, "method": method, "metric": metric, **{kind: other}}
+                        b = _samples(records, alt["setting"], alt["method"], alt["metric"], grid)
                     rng = np.random.default_rng(0)
                     draws = [rng.choice(a, len(a)).mean() - rng.choice(b, len(b)).mean() for _ in range(1000)]
                     low, high = float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))
@@ -163,7 +198,8 @@ def compare_to_papers(records: pd.DataFrame, values: pd.DataFrame | None = None)
                     out.append({**base, "verdict": "not run"})
                     continue
                 out.append({**base, "ours": float(diff.mean()), "ours_low": low, "ours_high": high, "models": n,
-                            "interval_over": over, "paper_value": f"> {other}",
+                            "interval_over": over,
+                            "paper_value": f"fewest {other} > most" if kind == "fewer" else f"> {other}",
                             "verdict": "agree" if low > 0 else "disagree" if high <= 0 else "undecided"})
                 continue
             if cells.empty:
