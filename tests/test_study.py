@@ -172,11 +172,12 @@ def _smerf_records(pafl):
     for setting in ("simple-fr", "simple-nr", "complex-fr", "complex-cr1"):
         for seed in range(3):
             for method in ("integrated_gradients", "gradient"):
-                for bucket, n_objects in ((1, 1), (2, 3)):
+                for bucket, n_objects in ((0, 0), (1, 1), (2, 3)):  # bucket 0: nothing to focus on, no PAFL
                     for i in range(2):
                         rows.append({"unit": f"u{seed}", "environment": "smerf", "setting": setting,
                                      "seed": seed, "method": method, "sample": 2 * bucket + i, "metric": "mass_focus",
-                                     "value": pafl(setting, bucket, n_objects, seed, method) + 0.01 * i,
+                                     "value": (pafl(setting, bucket, n_objects, seed, method) + 0.01 * i
+                                               if n_objects else float("nan")),
                                      "status": "ok", "verified": True, "group_bucket": bucket,
                                      "group_n_objects": n_objects})
     return pd.DataFrame(rows)

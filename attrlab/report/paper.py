@@ -110,9 +110,11 @@ def _worst_group(frame: pd.DataFrame, fact: str) -> pd.DataFrame:
 
 
 def _extreme(frame: pd.DataFrame, fact: str, fewest: bool) -> pd.DataFrame:
-    """The rows of ``frame`` whose ``fact`` is its smallest (``fewest``) or largest value."""
+    """The rows of ``frame`` whose ``fact`` is its smallest (``fewest``) or largest value among the
+    rows that have a value (SMERF's empty bucket has no object to focus on, so no PAFL)."""
     if fact not in frame.columns or frame.empty:
         return frame.iloc[0:0]
+    frame = frame.dropna(subset=["value"])
     values = pd.to_numeric(frame[fact], errors="coerce")
     return frame[values == (values.min() if fewest else values.max())]
 
