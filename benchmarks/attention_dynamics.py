@@ -69,7 +69,10 @@ def main(argv=None) -> int:
     parser.add_argument("--n-val", type=int, default=300)
     parser.add_argument("--set", action="append", default=[], help="an option override, KEY=VALUE")
     parser.add_argument("--out", default="attention_dynamics.csv")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     low, _, high = args.seeds.partition("-")
     seeds = range(int(low), int(high or low) + 1)
     overrides = dict(kv.split("=", 1) for kv in args.set)
