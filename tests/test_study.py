@@ -124,6 +124,34 @@ def test_a_study_killed_midway_resumes_to_the_same_records(tmp_path):
     pd.testing.assert_frame_equal(_records(tmp_path / "ref"), _records(out))
 
 
+def test_a_worker_process_ends_when_its_parent_is_killed_alone(tmp_path):
+    """SIGKILL to the main process only (not its group): the spawned worker must not go on."""
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import multiprocessing, os, sys, time\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from attrlab.executors import _worker_init\n"
+        "def job():\n"
+        "    print(os.getpid(), flush=True); time.sleep(120)\n"
+        "if __name__ == '__main__':\n"
+        "    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('spawn'), initializer=_worker_init)\n"
+        "    pool.submit(job); time.sleep(120)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    worker = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    for _ in range(100):  # the watchdog polls once a second
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(worker, signal.SIGKILL)
+        pytest.fail("the worker outlived its parent by 10 s")
+
+
 def test_spread_is_over_models_and_over_samples_when_one_model_and_marks_unverified():
     rec = pd.DataFrame({"environment": "e", "setting": "s", "method": "m", "metric": "f1", "status": "ok",
                         "unit": ["u0", "u0", "u1", "u1", "u2", "u2"], "seed": [0, 0, 1, 1, 2, 2],
