@@ -31,6 +31,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
+from ..errors import AttrlabError
 from ..keys import content_hash, source_id
 from ..storage import load_tensors, write_atomic
 from .contract import EnvironmentSpec, Option
@@ -206,8 +207,6 @@ def _collected(spec: EnvironmentSpec, setting: str, seed: int, trained: Trained)
 
 def _from_bundle(bundle: dict, key: str, model: torch.nn.Module) -> Trained:
     if key not in bundle:
-        from ..errors import AttrlabError
-
         raise AttrlabError(f"the pinned model bundle has no model for {key} (it holds: {', '.join(sorted(bundle))}); "
                            "regenerate it (tests/pinned/pinned_runs.py)")
     entry = bundle[key]
