@@ -85,3 +85,21 @@ def test_a_recipe_sets_its_options_over_the_preset_and_under_the_users_own():
     with pytest.raises(AttrlabError, match="undeclared"):
         EnvironmentSpec("bad", "bad", "image", ("s",), {"quick": {}}, (Option("recipe", str, "a", "r"),),
                         recipes={"a": {"nope": 1}})
+
+
+def test_the_rationale_recipe_is_the_authors_training_and_stopping_rule(tmp_path):
+    from attrlab.environments.text_rationale import PAPER_RECIPE, _rationale_model
+
+    reg = get_environment("text-rationale")
+    paper = reg.resolve("quick", {"recipe": "paper"})
+    assert all(paper[k] == v for k, v in PAPER_RECIPE.items())
+    assert paper["sel_check"] == "validation" and paper["sel_tolerance"] == 0.01 and paper["dropout"] == 0.2
+    small = {**paper, "emb": 4, "hidden": 4}
+    rl, cr = (_rationale_model(small, 20, kind, 0.1) for kind in ("rl", "cr"))
+    assert (rl.sel_cost, cr.sel_cost) == ("document", "batch")  # the authors' RL per document, HardKuma per batch
+    assert rl.dropout.p == 0.2
+    assert reg.resolve("quick")["sel_check"] == "test" and reg.resolve("quick")["dropout"] == 0.0
+    env = reg.build("quick", seed=0, settings=["article-rl-sel0.07"], device="cpu", progress=False,
+                    **{**reg.spec.test_options, "sel_check": "validation", "cache_dir": str(tmp_path)})
+    details = env.eval_sets[0].verification.details
+    assert details["sel_check"] == "validation" and {"val_selection", "test_selection", "val_rule"} <= set(details)

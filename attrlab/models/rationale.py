@@ -52,7 +52,7 @@ class RationaleModel(nn.Module):
     """
 
     def __init__(self, vocab_size: int, kind: str = "rl", emb: int = 200, hidden: int = 200, selection: float = 0.13,
-                 strength: float = 1.0, n_classes: int = 2, sel_cost: str = "document"):
+                 strength: float = 1.0, n_classes: int = 2, sel_cost: str = "document", dropout: float = 0.0):
         super().__init__()
         if kind not in KINDS:
             raise AttrlabError(f"unknown rationale model '{kind}'; choose one of {', '.join(KINDS)}")
@@ -64,6 +64,7 @@ class RationaleModel(nn.Module):
         self.generator = BiLSTMEncoder(emb, hidden)
         self.gate = nn.Linear(2 * hidden, 1 if kind == "rl" else 2)
         self.encoder = BiLSTMEncoder(emb, hidden)
+        self.dropout = nn.Dropout(dropout)  # before the output layer, as the authors' classifier (0: none)
         self.out = nn.Linear(2 * hidden, n_classes)
 
     # --- generator -------------------------------------------------------------------------------
@@ -96,7 +97,7 @@ class RationaleModel(nn.Module):
         mask = ids != 0
         h = self.encoder(self.embedding(ids) * z.unsqueeze(-1), mask.sum(1))
         pooled = h.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(1)
-        return self.out(pooled)
+        return self.out(self.dropout(pooled))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.classify(ids, self.rationale(ids))
