@@ -24,8 +24,7 @@ import torch
 
 from attrlab.data.text import Vocabulary
 from attrlab.environments import get_environment
-from attrlab.environments.semi_natural_text import _encode, _text_model, documents, make_dataset
-from attrlab.models.embeddings import freeze_embeddings, word2vec_matrix
+from attrlab.environments.semi_natural_text import _encode, _text_model, documents, embeddings_for, make_dataset
 from attrlab.models.training import train_verified
 
 
@@ -36,9 +35,7 @@ def measure(recipe: str, seed: int, epochs: int, every: int, n_val: int, overrid
     vocab = Vocabulary([m.tokens for m in data["train"]])
     enc = {k: _encode(v, vocab, config["max_len"]) for k, v in data.items()}
     torch.manual_seed(seed)
-    model = _text_model(config, len(vocab))
-    if config["embeddings"] == "word2vec":
-        model = freeze_embeddings(model, word2vec_matrix(tokens, vocab.itos, config["emb"], seed))
+    model = embeddings_for(config, tokens, vocab.itos, seed)(_text_model(config, len(vocab)))
     val_ids, val_y, val_focus = enc["val"][0][:n_val], enc["val"][1][:n_val], enc["val"][2][:n_val]
     rows: list[dict] = []
     per_epoch = math.ceil(len(enc["train"][0]) / config["batch"])

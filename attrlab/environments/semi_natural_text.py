@@ -162,10 +162,8 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, corp
             vocab = Vocabulary([m.tokens for m in data["train"]])
             enc = {k: _encode(v, vocab, config["max_len"]) for k, v in data.items()}
             name = kind if config["seeds"] == 1 else f"{kind}-s{run_seed}"
-            make = lambda vocab=vocab: _text_model(config, len(vocab))  # noqa: E731
-            if config["embeddings"] == "word2vec":  # pre-trained on the unlabelled documents, then frozen
-                vectors = word2vec_matrix(tokens, vocab.itos, config["emb"], run_seed)
-                make = lambda vocab=vocab, vectors=vectors: freeze_embeddings(_text_model(config, len(vocab)), vectors)  # noqa: E731
+            embed = embeddings_for(config, tokens, vocab.itos, run_seed)
+            make = lambda vocab=vocab, embed=embed: embed(_text_model(config, len(vocab)))  # noqa: E731
             model, verification = fit_and_verify(
                 SPEC, name, make,
                 enc, config, run_seed, options, corpus_id, cache_dir, threshold, alpha, dev, progress,
@@ -175,6 +173,28 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, corp
     return Environment("text-attention", {"preset": preset, "seed": seed, "settings": names, "corpus": corpus or "embedded",
                                           "corpus_id": corpus_id, "threshold": threshold, **config,
                                           **({"actual_sizes": actual_sizes} if actual_sizes else {})}, eval_sets)
+
+
+def embeddings_for(config: dict, tokens: list[list[str]], itos: list[str], seed: int):
+    """``embed(model) -> model`` for both text environments: with ``embeddings=word2vec``, the
+    corpus's skip-gram vectors (trained once, on first use, by ``seed``) copied into the model's
+    embedding and frozen (the paper's fixed pre-trained embeddings); with ``learned``, the model
+    as it is. Restarts and other settings on the same vocabulary reuse the same vectors.
+
+    Example:
+        >>> embed = embeddings_for({"embeddings": "learned"}, [["a"]], ["<pad>", "a"], 0)
+        >>> m = torch.nn.Linear(1, 1); embed(m) is m
+        True
+    """
+    if config["embeddings"] != "word2vec":
+        return lambda model: model
+    vectors: list[torch.Tensor] = []
+
+    def embed(model: torch.nn.Module) -> torch.nn.Module:
+        if not vectors:
+            vectors.append(word2vec_matrix(tokens, itos, config["emb"], seed))
+        return freeze_embeddings(model, vectors[0])
+    return embed
 
 
 def _text_model(config: dict, vocab_size: int) -> torch.nn.Module:

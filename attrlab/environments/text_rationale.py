@@ -30,11 +30,11 @@ import torch
 from ..core import Environment
 from ..data.text import MANIPULATIONS, Vocabulary
 from ..errors import AttrlabError
-from ..models.embeddings import freeze_embeddings, word2vec_matrix
 from ..models.rationale import KINDS, SEL_COSTS, RationaleModel
 from ..models.user import build_model
 from .contract import EnvironmentSpec, Option, register_environment
-from .semi_natural_text import CORPUS_OPTIONS, _encode, _eval_set, documents, fit_and_verify, make_dataset
+from .semi_natural_text import (CORPUS_OPTIONS, _encode, _eval_set, documents, embeddings_for, fit_and_verify,
+                                make_dataset)
 
 SELECTION = {  # %Sel levels of §7.1 (article) and §7.2 (CN, NC)
     "full": {"article": (0.07, 0.09, 0.11, 0.13, 0.15), "cn": (0.03, 0.05, 0.07, 0.09), "nc": (0.03, 0.05, 0.07, 0.09)},
@@ -137,8 +137,9 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, corp
         if data_kind not in data_cache:
             data = make_dataset(tokens, data_kind, (config["train"], config["val"], config["test"]), seed)
             vocab = Vocabulary([m.tokens for m in data["train"]])
-            data_cache[data_kind] = (data, vocab, {k: _encode(v, vocab, config["max_len"]) for k, v in data.items()})
-        data, vocab, enc = data_cache[data_kind]
+            data_cache[data_kind] = (data, vocab, {k: _encode(v, vocab, config["max_len"]) for k, v in data.items()},
+                                     embeddings_for(config, tokens, vocab.itos, seed))
+        data, vocab, enc, embed = data_cache[data_kind]
         val_x = enc["val"][0]
         tol = config["sel_tolerance"]
 
@@ -152,15 +153,9 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, corp
                 return abs(judged - sel) <= tol and record["val_rule"]
             return abs(judged - sel) <= tol
 
-        def make(vocab=vocab, kind=kind, sel=sel):
-            model = _rationale_model(config, len(vocab), kind, sel)
-            if config["embeddings"] == "word2vec":  # pre-trained on the unlabelled documents, then frozen
-                vectors = word2vec_matrix(tokens, vocab.itos, config["emb"], seed)
-                model = freeze_embeddings(model, vectors)
-            return model
-
         model, verification = fit_and_verify(
-            SPEC, name, make,
+            SPEC, name, lambda vocab=vocab, kind=kind, sel=sel, embed=embed: embed(
+                _rationale_model(config, len(vocab), kind, sel)),
             enc, config, seed, options, corpus_id, cache_dir, threshold, alpha, dev, progress,
             {"vocabulary": len(vocab), "corpus": corpus_id},
             ready=lambda m, val_x=val_x, sel=sel: abs(m.selection_rate(val_x) - sel) <= tol, extra_check=on_target)
