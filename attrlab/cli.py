@@ -112,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--batch-size", type=_positive_int, default=8)
     r.add_argument("--threshold", type=_fraction, default=0.01,
                    help="relative binarisation threshold for precision/recall")
+    r.add_argument("--auto-metrics", default="default", metavar="LIST",
+                   help="automatic (ground-truth-free) metrics computed on every map: default, all, none, or "
+                        "comma-separated specs (name or name:key=value; +name adds to the defaults; module:function "
+                        "for your own); `attrlab list metrics -v` shows them")
     r.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="environment option, e.g. --set n_images=16 (`attrlab list environments -v` lists them)")
     for name, owners in _flag_options().items():  # generated from the environments' declared options
@@ -135,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("runs", nargs="+", metavar="RUN", help="run folders, or folders holding runs")
     cmp_.add_argument("--out", help="where compare.csv/.png and the merged records go (default: compare/ beside "
                       "the first run)")
+    cmp_.add_argument("--metric", help="rank by this recorded metric (e.g. deletion, road_morf) instead of each "
+                      "environment's headline; its declared direction decides which way is better")
     chk = sub.add_parser("check", help="a method's verdict: contract, sanity and ground-truth checks, each passing, "
                          "failing with its reason or skipped")
     chk.add_argument("methods", nargs="*", metavar="METHOD",
@@ -146,8 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--groups", default="contract,sanity,ground truth", help="comma-separated check groups")
     chk.add_argument("--out", default="runs/check", help="where check.html and check.csv go")
     chk.add_argument("--no-progress", action="store_true")
-    ls = sub.add_parser("list", help="list registered methods or environments")
-    ls.add_argument("what", choices=["methods", "environments"])
+    ls = sub.add_parser("list", help="list registered methods, environments or metrics")
+    ls.add_argument("what", choices=["methods", "environments", "metrics"])
     ls.add_argument("-v", "--verbose", action="store_true", help="with descriptions and parameters")
     return p
 
@@ -193,7 +199,8 @@ def _cmd_run(args) -> int:
     for name in names:
         cfg = RunConfig(environment=name, out_dir=outs[name], preset=args.preset, seed=args.seed, device=args.device,
                         methods=_split(args.methods), settings=_split(args.settings), batch_size=args.batch_size,
-                        metrics=MetricConfig(threshold=args.threshold), options=options[name],
+                        metrics=MetricConfig(threshold=args.threshold, automatic=args.auto_metrics),
+                        options=options[name],
                         progress=not args.no_progress)
         out = run(cfg)
         _print_headline(out)
@@ -206,7 +213,7 @@ def _run_study_from_args(args, names: list[str], options: dict, files: list[str]
 
     seeds = parse_seeds(args.seeds) if args.seeds else [args.seed]
     study = Study.from_dict({"name": "-".join(names), "seeds": seeds, "preset": args.preset, "batch_size": args.batch_size,
-                             "threshold": args.threshold,
+                             "threshold": args.threshold, "auto_metrics": args.auto_metrics,
                              "run": [{"environment": n, "options": options[n],
                                       **({"methods": _split(args.methods)} if args.methods else {}),
                                       **({"settings": _split(args.settings)} if args.settings else {})} for n in names]})
@@ -362,7 +369,7 @@ def _cmd_compare(args) -> int:
 
     first = run_folders(args.runs)[0]
     out = Path(args.out) if args.out else first.parent / "compare"
-    table = compare(args.runs, out)
+    table = compare(args.runs, out, getattr(args, "metric", None))
     shown = table[[c for c in table.columns if not c.startswith("rank in ")]]
     shown = shown.rename(columns=lambda c: c.split(": ")[0])  # the environment; the metric's name is in the CSV
     with pd.option_context("display.width", 250, "display.max_columns", 30):
@@ -372,6 +379,19 @@ def _cmd_compare(args) -> int:
 
 
 def _cmd_list(args) -> int:
+    if args.what == "metrics":
+        from .metrics import describe_metric, list_metrics
+
+        for name in list_metrics():
+            info = describe_metric(name)
+            if not args.verbose:
+                print(name)
+                continue
+            params = ", ".join(f"{k}={v}" for k, v in info.defaults.items())
+            when = "" if info.fn is None else ("; on by default" if info.default else "; opt-in")
+            print(f"{name:26s} [{info.family}; needs {info.needs}; {info.inputs} inputs; {info.direction} is better; "
+                  f"forward passes per sample: {info.cost}{when}] {info.description}" + (f" [{params}]" if params else ""))
+        return 0
     if args.what == "methods":
         from .methods import describe, list_methods
 

@@ -35,10 +35,17 @@ class MetricConfig:
     protocol: str = "attrlab"              # "smerf": SMERF's code's AFL/MAFL/IoU, each map read as the
     #                                        method declares (see smerf_magnitude)
     box_blur: int = 7                      # the smerf protocol's box filter before AFL and top-K (0/1 = none)
+    automatic: tuple = ("default",)        # automatic metrics: "default", "all", "none" or specs (+spec adds)
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
             raise AttrlabError(f"unknown metric protocol '{self.protocol}'; choose one of {', '.join(PROTOCOLS)}")
+        auto = self.automatic
+        if auto is None:
+            auto = ("default",)
+        elif isinstance(auto, str):
+            auto = tuple(a.strip() for a in auto.split(",") if a.strip()) or ("none",)
+        object.__setattr__(self, "automatic", tuple(auto))
 
 
 def smerf_magnitude(attributions: torch.Tensor, blur: int = 7,
@@ -118,3 +125,56 @@ def score(attributions: torch.Tensor, gt: GroundTruth, config: MetricConfig = Me
         out.update(signed_precision_recall_f1(signed, gt.positive.to(signed.device), gt.negative.to(signed.device),
                                               config.threshold))
     return {k: v.detach().cpu() for k, v in out.items()}
+
+
+@dataclass(frozen=True)
+class AutomaticResult:
+    """What :func:`score_automatic` measured on one job: per metric, its values ``(N,)`` (or its
+    one-line error), forward passes per sample and seconds."""
+
+    values: dict
+    errors: dict
+    passes: dict
+    seconds: dict
+
+
+def score_automatic(specs, probe) -> AutomaticResult:
+    """Every automatic metric named in ``specs`` (:func:`attrlab.metrics.automatic_specs`) on one
+    job's :class:`~attrlab.metrics.Probe`. A metric that fails is recorded with its error and
+    the others go on; a value must be one finite-or-NaN number per sample.
+
+    Example:
+        >>> from attrlab.metrics import Probe
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2))
+        >>> x = torch.rand(2, 1, 4, 4)
+        >>> res = score_automatic(["sparseness", "deletion:steps=4", "road_morf:noise=-1"],
+        ...                       Probe(model, x, torch.tensor([0, 1]), torch.rand(2, 1, 4, 4)))
+        >>> sorted(res.values), res.passes["deletion:steps=4"], list(res.errors)
+        (['deletion:steps=4', 'sparseness'], 5.0, ['road_morf:noise=-1'])
+    """
+    import time
+
+    from .metrics.registry import get_metric
+
+    values, errors, passes, seconds = {}, {}, {}, {}
+    for spec in specs:
+        before, t0 = probe.passes, time.perf_counter()
+        label = spec
+        try:
+            metric = get_metric(spec)
+            label = metric.label  # a user's module:function is recorded by its function's name
+            out = torch.as_tensor(metric(probe)).detach().float().cpu().reshape(-1)
+            if out.shape != (probe.n,):
+                raise AttrlabError(f"metric {label} returned {tuple(out.shape)} values for {probe.n} samples")
+            if torch.isinf(out).any():
+                raise AttrlabError(f"metric {label} returned infinite values")
+            values[label] = out
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # a failing metric is recorded, never fatal to the job
+            from .runner import _one_line
+
+            errors[label] = _one_line(exc)
+        passes[label] = round(probe.passes - before, 3)
+        seconds[label] = round(time.perf_counter() - t0, 4)
+    return AutomaticResult(values, errors, passes, seconds)

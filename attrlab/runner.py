@@ -33,11 +33,11 @@ from .core import EvalSet, Record
 from .environments import get_environment
 from .environments.contract import EnvironmentSpec
 from .errors import AttrlabError
-from .evaluation import MetricConfig, score
+from .evaluation import MetricConfig, score, score_automatic
 from .keys import content_hash as _hash
 from .storage import write_atomic as _write_atomic
 from .methods import get_method, list_methods
-from .metrics import reduce_channels
+from .metrics import Probe, automatic_specs, reduce_channels
 
 N_SHOWN = 4  # samples whose maps are kept for the report's figures
 COMPLETENESS_TOLERANCE = 0.01  # a complete method's job is flagged when Σa misses f(x) − f(x0) by more than 1%
@@ -103,7 +103,8 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _records_for_batch(ev: EvalSet, start: int, method_label: str, values: dict[str, torch.Tensor] | None,
-                       error: str, seed: int, model_id: str, verified: bool, protocol: str = "attrlab") -> list[dict]:
+                       error: str, seed: int, model_id: str, verified: bool, protocol: str = "attrlab",
+                       metric_errors: dict[str, str] | None = None) -> list[dict]:
     rows = []
     n = len(ev)
     facts = ev.ground_truth.facts
@@ -118,7 +119,24 @@ def _records_for_batch(ev: EvalSet, start: int, method_label: str, values: dict[
             rec = Record(ev.name, ev.setting, seed, model_id, method_label, start + i, metric, float(tensor[i]),
                          verified, "ok", "", groups, protocol)
             rows.append(rec.as_row())
+        for metric, why in (metric_errors or {}).items():  # a metric that failed on this job: its rows say why
+            rec = Record(ev.name, ev.setting, seed, model_id, method_label, start + i, metric, float("nan"),
+                         verified, "failed", why, groups, protocol)
+            rows.append(rec.as_row())
     return rows
+
+
+def pointing_region(ev: EvalSet, masks: tuple) -> torch.Tensor | None:
+    """The region a person would point to for the pointing game: the union of the ground-truth
+    masks the environment names (``EnvironmentSpec.pointing``), or None when it names none."""
+    gt = ev.ground_truth
+    found = [getattr(gt, m) for m in masks if getattr(gt, m, None) is not None]
+    if not found:
+        return None
+    region = found[0]
+    for mask in found[1:]:
+        region = region | mask
+    return region
 
 
 def prepare_out(out: Path, subfolders: tuple[str, ...] = ("jobs", "maps")) -> bool:
@@ -162,6 +180,7 @@ def run(config: RunConfig) -> Path:
         raise AttrlabError(f"method labels repeat: {', '.join(sorted({l for l in labels if labels.count(l) > 1}))}")
     protocol = config.options.get("metric_protocol", registered.spec.metric_protocol)
     metrics = dataclasses.replace(config.metrics, protocol=protocol)  # the environment's protocol, or the user's
+    automatic_specs(metrics.automatic, registered.spec.modality)  # unknown or inapplicable metrics fail here
     if (out / "study.json").exists():
         raise AttrlabError(f"{out} holds a study; give this run another --out folder (or rerun the study)")
     existed = prepare_out(out)
@@ -187,6 +206,8 @@ def run(config: RunConfig) -> Path:
     }, indent=2, default=str))
 
     jobs = []
+    auto = {ev.setting: automatic_specs(metrics.automatic, registered.spec.modality, set(ev.context))
+            for ev in env.eval_sets}
     for ev in env.eval_sets:
         _save_samples(out, ev)
         for method in methods:
@@ -209,7 +230,7 @@ def run(config: RunConfig) -> Path:
         inputs, targets = part.inputs.to(device), part.targets.to(device)
         context = part.method_context(device)  # with sample_index: per-sample seeds (batch-independent)
         t0 = time.perf_counter()
-        values, error, flag = None, "", ""
+        values, error, flag, measured = None, "", "", None
         try:
             attributions = method(model, inputs, targets, **context)
             values = score(attributions, part.ground_truth, metrics, reading=method.reading)
@@ -224,11 +245,19 @@ def run(config: RunConfig) -> Path:
         except Exception as exc:  # a failing method is recorded, never fatal to the study
             error = _one_line(exc)
         seconds = time.perf_counter() - t0
+        if values is not None and auto[ev.setting]:  # ground-truth-free metrics, while the maps are in memory
+            region = pointing_region(part, registered.spec.pointing)
+            probe = Probe(model, inputs, targets, attributions, context, config.seed, method,
+                          None if region is None else region.to(device))
+            measured = score_automatic(auto[ev.setting], probe)
+            values.update(measured.values)
         rows = _records_for_batch(part, start, method.label, values, error, config.seed, model_id, verified,
-                                  metrics.protocol)
+                                  metrics.protocol, measured.errors if measured else None)
         # the job's timing lives beside its records, so an interrupted run keeps both
         job = {"setting": ev.setting, "method": method.label, "start": start, "stop": stop, "seconds": seconds,
-               "status": "failed" if error else "ok", "error": error, "flag": flag}
+               "status": "failed" if error else "ok", "error": error, "flag": flag,
+               "auto_seconds": round(sum(measured.seconds.values()), 4) if measured else 0.0,
+               "forward_passes": json.dumps(measured.passes) if measured else "{}"}
         _write_atomic(path.with_suffix(".json"), lambda p: p.write_text(json.dumps(job)))
         _write_atomic(path, lambda p: pd.DataFrame(rows).to_csv(p, index=False))
     bar.close()
@@ -247,7 +276,8 @@ def _write_jobs(out: Path, files: list[Path]) -> None:
     """``jobs.csv``: one row per job of this run (seconds, status, error), from the job files."""
     rows = [json.loads(p.with_suffix(".json").read_text()) for p in files if p.with_suffix(".json").exists()]
     _write_atomic(out / "jobs.csv", lambda p: pd.DataFrame(
-        rows, columns=["setting", "method", "start", "stop", "seconds", "status", "error", "flag"]).to_csv(p, index=False))
+        rows, columns=["setting", "method", "start", "stop", "seconds", "status", "error", "flag", "auto_seconds",
+                       "forward_passes"]).to_csv(p, index=False))
 
 
 def shown_samples(ev: EvalSet) -> list[int]:

@@ -98,11 +98,12 @@ class Study:
     batch_size: int = 8
     threshold: float = 0.01
     description: str = ""
+    auto_metrics: tuple = ("default",)  # automatic metrics, as `attrlab run --auto-metrics` takes them
     source: str = ""
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "") -> "Study":
-        known = {"name", "description", "seeds", "preset", "methods", "batch_size", "threshold", "run"}
+        known = {"name", "description", "seeds", "preset", "methods", "batch_size", "threshold", "run", "auto_metrics"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise AttrlabError(f"study {source or data.get('name', '')}: unknown key(s) {', '.join(unknown)}; "
@@ -129,6 +130,7 @@ class Study:
                 preset=str(r.get("preset", data.get("preset", "quick")))))
         return cls(name=str(data.get("name", Path(source).stem if source else "study")), entries=tuple(entries),
                    batch_size=int(data.get("batch_size", 8)), threshold=float(data.get("threshold", 0.01)),
+                   auto_metrics=tuple(_as_list(data.get("auto_metrics", "default"))),
                    description=str(data.get("description", "")), source=source)
 
     @classmethod
@@ -202,6 +204,7 @@ def plan(study: Study) -> Plan:
     environment's declaration here, so a bad study fails before any work."""
     from .environments import get_environment
     from .methods import get_method
+    from .metrics import automatic_specs
 
     units, jobs, names = [], [], set()
     for entry in study.entries:
@@ -212,6 +215,7 @@ def plan(study: Study) -> Plan:
             point = dict(zip(keys, values))
             options = {**entry.options, **point}
             registered.resolve(entry.preset, options)  # unknown option or bad value: one line, now
+            automatic_specs(study.auto_metrics, registered.spec.modality)  # unknown or inapplicable metric: now
             for m in entry.methods or ():
                 get_method(m)
             for seed in entry.seeds:
@@ -225,8 +229,10 @@ def plan(study: Study) -> Plan:
                 trains = [None] if registered.spec.open_settings else list(entry.settings or registered.spec.settings)
                 train_jobs = [Job(content_hash({"train": unit.key, "setting": s}), "train", unit, s) for s in trains]
                 jobs += train_jobs
-                jobs.append(Job(content_hash({"attribute": unit.key, "batch": study.batch_size,
-                                              "threshold": study.threshold}), "attribute", unit,
+                key = {"attribute": unit.key, "batch": study.batch_size, "threshold": study.threshold}
+                if study.auto_metrics != ("default",):
+                    key["auto_metrics"] = list(study.auto_metrics)
+                jobs.append(Job(content_hash(key), "attribute", unit,
                                 deps=tuple(j.id for j in train_jobs)))
     return Plan(study, units, jobs)
 
@@ -259,7 +265,8 @@ def run_study(study: Study, out: str | Path, *, workers: int = 1, backend: str =
     prepare_out(out, ("units", "train"))
     description = {
         "study": study.name, "description": study.description, "source": study.source, "threads": threads,
-        "batch_size": study.batch_size, "threshold": study.threshold, "attrlab_version": __version__,
+        "batch_size": study.batch_size, "threshold": study.threshold, "auto_metrics": list(study.auto_metrics),
+        "attrlab_version": __version__,
         "entries": [{**e.__dict__, "seeds": list(e.seeds)} for e in study.entries],
         "units": [{"name": u.name, "environment": u.environment, "seed": u.seed, "grid": u.grid} for u in the_plan.units],
     }

@@ -130,7 +130,10 @@ class EnvironmentSpec:
         test_options: options for a tiny build that the contract test runs (seconds on a CPU).
         reasons: why a paper method maps to ``None`` or to a stand-in.
         headline: ``(metric, name)``: the one metric ``attrlab compare`` ranks methods by in this
-            environment, and what the paper calls it (PAFL, Attr%, positive F1, ...); higher is better.
+            environment, and what the paper calls it (PAFL, Attr%, positive F1, ...); its direction is
+            the metric registry's (:func:`attrlab.metrics.direction`).
+        pointing: the ground-truth masks whose union is the region a person would point to, for
+            the automatic pointing game (SMERF: every object, ``("focus", "avoid")``).
         recipes: recipe name → option values, chosen with the declared option ``recipe``
             (``--set recipe=paper``): applied over the preset and under the user's own values, so
             ``--set recipe=paper --set embeddings=learned`` changes one piece of the recipe.
@@ -150,6 +153,7 @@ class EnvironmentSpec:
     reasons: Mapping[str, str] = field(default_factory=dict)
     headline: tuple = ("mass_focus", "share of attribution on the ground truth")
     metric_protocol: str = "attrlab"
+    pointing: tuple = ("focus",)
     recipes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -92,6 +92,7 @@ SPEC = EnvironmentSpec(
     paper_methods=PAPER_METHODS,
     reasons=REASONS,
     headline=("mass_focus", "PAFL (share on the objects to focus on)"),
+    pointing=("focus", "avoid"),  # a person points at any object: the pointing game cannot tell primary from secondary
     test_options={"train_scale": 0.0, "min_train": 20, "val_per_bucket": 10, "test_per_bucket": 1, "max_epochs": 1,
                   "restarts": 0},
 )

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AttrlabError
+from ..metrics.registry import describe_metric, direction
 from .tables import load_records
 
 N_BOOT = 1000
@@ -57,9 +58,13 @@ def _headline(folder: Path, records: pd.DataFrame) -> tuple[str, str, str]:
     return env, head["metric"], head["name"]
 
 
-def compare(paths, out: str | Path) -> pd.DataFrame:
+def compare(paths, out: str | Path, metric: str | None = None) -> pd.DataFrame:
     """Write ``out/compare.csv``, ``out/compare.png`` and ``out/records.csv`` (merged) for the
-    run folders under ``paths``; returns the table (one row per method)."""
+    run folders under ``paths``; returns the table (one row per method). Methods are scored by
+    each run's headline metric, or by ``metric`` (any recorded metric, e.g. ``deletion``), and
+    ranked in that metric's declared direction (:func:`attrlab.metrics.direction`)."""
+    if metric is not None:
+        describe_metric(metric)  # an unknown name: one line, before any work
     folders = run_folders(paths)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -68,8 +73,13 @@ def compare(paths, out: str | Path) -> pd.DataFrame:
     loaded = [(folder, load_records(folder)) for folder in folders]
     heads = [_headline(folder, records) for folder, records in loaded]
     envs = [h[0] for h in heads]
+    chosen = metric
+    lower = {}
     for (folder, records), (env, metric, name) in zip(loaded, heads):
+        if chosen is not None:
+            metric, name = chosen, chosen
         label = env if envs.count(env) == 1 else f"{env} ({folder.name})"
+        lower[label] = direction(metric) == "lower"
         names.append(label)
         merged.append(records.assign(run=str(folder)))
         ok = records[(records["status"] == "ok") & (records["metric"] == metric) & records["verified"].astype(bool)]
@@ -78,12 +88,12 @@ def compare(paths, out: str | Path) -> pd.DataFrame:
         samples[label] = per
         score = pd.Series({m: v.mean() for m, v in per.items()}, dtype=float)
         columns[f"{label}: {name}"] = score
-        ranks[f"rank in {label}"] = score.rank(ascending=False, method="min")
+        ranks[f"rank in {label}"] = score.rank(ascending=lower[label], method="min")
     table = pd.DataFrame({**{k: v for pair in zip(columns.items(), ranks.items()) for k, v in pair}})
     rank_cols = [c for c in table.columns if c.startswith("rank in ")]
     table["runs"] = table[rank_cols].notna().sum(1)
     table["mean rank"] = table[rank_cols].mean(1)
-    lo, hi = _rank_interval(samples, list(table.index))
+    lo, hi = _rank_interval(samples, list(table.index), lower)
     table["mean rank 95% CI"] = [f"{a:.1f}–{b:.1f}" for a, b in zip(lo, hi)]
     table = table.sort_values(["mean rank", "runs"], ascending=[True, False])
     table.index.name = "method"
@@ -93,15 +103,17 @@ def compare(paths, out: str | Path) -> pd.DataFrame:
     return table
 
 
-def _rank_interval(samples: dict, methods: list) -> tuple[np.ndarray, np.ndarray]:
-    """2.5% and 97.5% of the mean rank when each method's samples are resampled in every run."""
+def _rank_interval(samples: dict, methods: list, lower: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """2.5% and 97.5% of the mean rank when each method's samples are resampled in every run
+    (``lower[run]``: its metric is better lower)."""
+    lower = lower or {}
     rng = np.random.default_rng(0)
     draws = np.full((N_BOOT, len(methods)), np.nan)
     for b in range(N_BOOT):
         total, count = np.zeros(len(methods)), np.zeros(len(methods))
-        for per in samples.values():
+        for run_name, per in samples.items():
             means = {m: rng.choice(v, len(v)).mean() for m, v in per.items() if len(v)}
-            order = pd.Series(means).rank(ascending=False, method="min")
+            order = pd.Series(means, dtype=float).rank(ascending=lower.get(run_name, False), method="min")
             for k, m in enumerate(methods):
                 if m in order:
                     total[k] += order[m]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..core import VerificationReport
+from ..metrics.registry import family
 from . import figures
 from .sections import SectionContext, images, register_section, sections_for, table
 from .tables import failures, load_records, summary, timings
@@ -92,6 +93,8 @@ def _scores(ctx: SectionContext) -> list[str]:
         parts.append(f"<h3>{html.escape(setting)}</h3>")
         in_table = not ctx.table.empty and setting in ctx.table.index.get_level_values(0)
         t = ctx.table.loc[setting].copy() if in_table else pd.DataFrame()
+        if not t.empty:  # the automatic metrics have their own section
+            t = t[[c for c in t.columns if family(c) == "ground truth" or c == "completeness_gap"]]
         if not tim.empty and setting in tim.index.get_level_values(0):
             t = t.join(tim.loc[setting], how="left") if not t.empty else tim.loc[setting]
         if "overall_f1" in t:

@@ -1,0 +1,214 @@
+"""What an automatic metric sees of one attribution job, and the perturbation engine they share.
+
+A :class:`Probe` holds the model, inputs, targets and maps of one job (with the context the
+environment lends: ``sample_index``, ``true_baseline`` …) while they are in memory. Metrics ask it
+for the target's score on perturbed inputs (:meth:`Probe.scores`, batched and counted in forward
+passes per sample), for each sample's removal order (:meth:`Probe.order`: most relevant first, ties
+broken by noise seeded by the sample alone, so an all-zero map gets a random order and a sample's
+value never depends on its batch) and for curves other metrics already computed (:meth:`memo`).
+
+Example:
+    >>> import torch
+    >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    >>> x = torch.rand(2, 1, 2, 2)
+    >>> probe = Probe(model, x, torch.tensor([0, 1]), torch.rand(2, 1, 2, 2))
+    >>> probe.scores(x.unsqueeze(1)).shape, probe.passes
+    (torch.Size([2, 1]), 1.0)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import torch
+
+from ..errors import AttrlabError
+
+OUTPUTS = ("probability", "logit")
+CHUNK = 256  # perturbed inputs per forward pass
+
+
+@dataclass
+class Probe:
+    """One job's model, inputs ``(N, …)``, targets ``(N,)`` and maps (the method's output, the
+    input's shape, or ``(N, *grid)``), with the environment's per-sample ``context``, the run's
+    ``seed``, the ``method`` that made the maps (for metrics that explain again, e.g.
+    sensitivity-max) and ``region`` (a region a person would point to, for the pointing game).
+
+    ``passes`` counts forward passes per sample since the probe was made."""
+
+    model: torch.nn.Module
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    attributions: torch.Tensor
+    context: Mapping[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    method: Callable | None = None
+    region: torch.Tensor | None = None
+    passes: float = 0.0
+    _memo: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.attributions.shape[0] != self.inputs.shape[0]:
+            raise AttrlabError(f"{self.attributions.shape[0]} maps for {self.inputs.shape[0]} inputs")
+        if not torch.isfinite(self.attributions).all():
+            raise AttrlabError("attribution map contains NaN or infinite values")
+        self.attributions = self.attributions.detach()
+
+    @property
+    def n(self) -> int:
+        return int(self.inputs.shape[0])
+
+    @property
+    def is_image(self) -> bool:
+        return self.inputs.dim() == 4
+
+    @property
+    def sample_index(self) -> torch.Tensor:
+        idx = self.context.get("sample_index")
+        return torch.arange(self.n) if idx is None else torch.as_tensor(idx).cpu()
+
+    def generator(self, sample: int, salt: int) -> torch.Generator:
+        """A CPU generator seeded by the run's seed, the sample's index in its evaluation set and
+        a per-metric ``salt``: the noise a metric draws for a sample is the sample's own."""
+        return torch.Generator().manual_seed(int(self.seed) * 1_000_003 + int(sample) * 7_919 + int(salt))
+
+    def memo(self, key: Any, make: Callable[[], Any]) -> Any:
+        """``make()`` once per key for this job (curves shared between metrics, e.g. SRG reuses
+        deletion's most-relevant-first curve)."""
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
+
+    # --- the model ---------------------------------------------------------------------------
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of ``x`` ``(M, …)``, in chunks, without gradients; counts ``M / N`` passes."""
+        self.passes += len(x) / self.n
+        with torch.no_grad():
+            return torch.cat([self.model(x[i:i + CHUNK]) for i in range(0, len(x), CHUNK)]).float()
+
+    def scores(self, x: torch.Tensor, output: str = "probability", targets: torch.Tensor | None = None) -> torch.Tensor:
+        """The target's ``output`` (softmax probability or logit) for perturbed inputs ``x`` of
+        shape ``(N, S, …)`` (S versions of each sample): ``(N, S)``."""
+        if output not in OUTPUTS:
+            raise AttrlabError(f"output must be one of {', '.join(OUTPUTS)}, got '{output}'")
+        n, s = x.shape[:2]
+        t = (self.targets if targets is None else targets).to(x.device).repeat_interleave(s)
+        logits = self.logits(x.reshape(n * s, *x.shape[2:]))
+        values = logits.softmax(1) if output == "probability" else logits
+        return values.gather(1, t.view(-1, 1)).view(n, s)
+
+    def original(self, output: str = "probability") -> torch.Tensor:
+        """The target's ``output`` on the unperturbed inputs, ``(N,)`` (computed once per job)."""
+        return self.memo(("original", output), lambda: self.scores(self.inputs.unsqueeze(1), output)[:, 0])
+
+    # --- the map -----------------------------------------------------------------------------
+    def relevance(self) -> torch.Tensor:
+        """One signed value per feature: ``(N, H, W)`` for images (the channels' sum: evidence for
+        the target is positive, against it negative), ``(N, L)`` for tokens."""
+        def make():
+            a = self.attributions.float()
+            grid = self.inputs.shape[-2:] if self.is_image else self.inputs.shape[1:]
+            if tuple(a.shape[1:]) == tuple(grid):
+                return a
+            if self.is_image and a.dim() == 4 and tuple(a.shape[-2:]) == tuple(grid):
+                return a.sum(1)
+            if not self.is_image and a.dim() == 3 and tuple(a.shape[1:2]) == tuple(grid):
+                return a.sum(-1)
+            raise AttrlabError(f"maps of shape {tuple(a.shape)} do not fit inputs of shape {tuple(self.inputs.shape)}")
+        return self.memo("relevance", make)
+
+    def tie_noise(self, salt: int = 0) -> torch.Tensor:
+        """A seeded random permutation rank per feature and sample, ``(N, d)`` floats in [0, 1):
+        the order among tied values (each sample's own)."""
+        def make():
+            d = self.relevance()[0].numel()
+            ranks = [torch.randperm(d, generator=self.generator(int(i), 17 + salt)) for i in self.sample_index]
+            return torch.stack(ranks).float() / d
+        return self.memo(("ties", salt), make)
+
+    def order(self, most_relevant_first: bool = True, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """Each sample's features ``(N, d)`` (flat indices), most relevant first (or least), ties in
+        seeded random order; features outside ``valid`` (e.g. padding) go last in either order."""
+        def make():
+            rel = self.relevance().flatten(1).to(torch.float64)
+            noise = self.tie_noise().to(rel.device, torch.float64)
+            # sort by value, ties by the sample's random permutation: two stable sorts
+            by_noise = noise.sort(dim=1, stable=True).indices
+            key = rel.gather(1, by_noise)
+            if valid is not None:
+                v = valid.flatten(1).to(rel.device).gather(1, by_noise)
+                key = torch.where(v, key if most_relevant_first else -key, torch.full_like(key, -torch.inf))
+                pos = key.sort(dim=1, descending=True, stable=True).indices
+            else:
+                pos = key.sort(dim=1, descending=most_relevant_first, stable=True).indices
+            return by_noise.gather(1, pos)
+        return self.memo(("order", most_relevant_first, valid is not None), make)
+
+
+def gaussian_blurred(images: torch.Tensor, kernel: int = 11, sigma: float = 5.0) -> torch.Tensor:
+    """The insertion substrate of Petsiuk et al. 2018 (RISE's evaluation: kernel 11, σ 5),
+    torchvision's ``gaussian_blur`` (reflect padding)."""
+    from torchvision.transforms.functional import gaussian_blur
+
+    k = min(kernel, 2 * (min(images.shape[-2:]) // 2) - 1) if min(images.shape[-2:]) < kernel else kernel
+    return gaussian_blur(images, [k, k], [sigma, sigma]) if k >= 3 else images.clone()
+
+
+def substrate(probe: Probe, kind: str) -> torch.Tensor:
+    """What removed pixels become: ``zeros``, ``blur`` (the image blurred, RISE's insertion start),
+    ``mean`` (each channel's mean of the sample) or ``true`` (the environment's ``true_baseline``,
+    e.g. AttributionLab's background: the one input that is neutral by design)."""
+    x = probe.inputs.float()
+    if kind == "zeros":
+        return torch.zeros_like(x)
+    if kind == "blur":
+        return probe.memo("blurred", lambda: gaussian_blurred(x))
+    if kind == "mean":
+        return x.mean(dim=(-2, -1), keepdim=True).expand_as(x).contiguous()
+    if kind == "true":
+        base = probe.context.get("true_baseline")
+        if base is None:
+            raise AttrlabError("substrate=true needs an environment that declares a true baseline (AttributionLab)")
+        return torch.as_tensor(base).to(x.device, x.dtype).expand_as(x)
+    raise AttrlabError(f"unknown substrate '{kind}'; choose zeros, blur, mean or true")
+
+
+SUBSTRATES = ("zeros", "blur", "mean", "true")
+
+
+def step_counts(d: int, steps: int) -> torch.Tensor:
+    """How many features are perturbed at each of ``steps + 1`` points (0 … d): Petsiuk et al.'s
+    equal steps, rounded to whole features."""
+    return torch.round(torch.linspace(0, d, steps + 1)).long()
+
+
+def perturbation_curve(probe: Probe, order: torch.Tensor, start: torch.Tensor, end: torch.Tensor, counts: torch.Tensor,
+                       output: str = "probability") -> torch.Tensor:
+    """The target's score ``(N, len(counts))`` while the first ``counts[s]`` pixels of ``order``
+    ``(N, H·W)`` are taken from ``end`` and the others from ``start`` (both ``(N, C, H, W)``):
+    deletion is start = the image, end = a substrate; insertion the reverse. One batched forward
+    pass per point and sample; no Python loop over samples or pixels.
+
+    Example (a model that sums the first channel; deleting pixel by pixel to zeros):
+        >>> import torch
+        >>> class Sum(torch.nn.Module):
+        ...     def forward(self, x): return torch.stack([x.flatten(1).sum(1), torch.zeros(len(x))], 1)
+        >>> x = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
+        >>> p = Probe(Sum(), x, torch.tensor([0]), x)
+        >>> perturbation_curve(p, p.order(), x, torch.zeros_like(x), step_counts(4, 4), "logit").tolist()
+        [[10.0, 6.0, 3.0, 1.0, 0.0]]
+    """
+    n, d = order.shape
+    ranks = torch.empty_like(order)
+    ranks.scatter_(1, order, torch.arange(d, device=order.device).expand(n, d))
+    grid = start.shape[-2:]
+    taken = ranks.view(n, 1, 1, *grid) < counts.to(order.device).view(1, -1, 1, 1, 1)   # (N, S, 1, H, W)
+    x = torch.where(taken, end.unsqueeze(1), start.unsqueeze(1))                        # (N, S, C, H, W)
+    return probe.scores(x, output)
+
+
+def auc(curve: torch.Tensor) -> torch.Tensor:
+    """Trapezoid area under curves ``(N, S)`` on [0, 1] with equal steps (RISE's ``auc``)."""
+    s = curve.shape[1]
+    return (curve.sum(1) - curve[:, 0] / 2 - curve[:, -1] / 2) / (s - 1)
