@@ -25,21 +25,26 @@ import torch
 import torch.nn.functional as F
 
 EDGE, DIAGONAL = 1 / 6, 1 / 12
+DTYPE = torch.float32  # the solve's precision: float32 meets the 1e-3 bound against scipy by 3 orders (tests)
 STENCIL = torch.tensor([[DIAGONAL, EDGE, DIAGONAL], [EDGE, 0.0, EDGE], [DIAGONAL, EDGE, DIAGONAL]])
 
 
 def _neighbours(v: torch.Tensor) -> torch.Tensor:
-    """Σ_j w_j v_j over each pixel's in-image neighbours, for v ``(M, 1, H, W)`` (zero padding)."""
-    return F.conv2d(v, STENCIL.to(v.device, v.dtype).view(1, 1, 3, 3), padding=1)
+    """Σ_j w_j v_j over each pixel's in-image neighbours, for v ``(M, 1, H, W)`` (zero padding):
+    :data:`STENCIL` as eight shifted adds (a one-channel 3×3 ``conv2d`` is ~10× slower on a CPU)."""
+    p = F.pad(v, (1, 1, 1, 1))
+    edge = p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]
+    diagonal = p[..., :-2, :-2] + p[..., :-2, 2:] + p[..., 2:, :-2] + p[..., 2:, 2:]
+    return EDGE * edge + DIAGONAL * diagonal
 
 
-def linear_impute(images: torch.Tensor, keep: torch.Tensor, tol: float = 1e-7, max_iter: int = 2000) -> torch.Tensor:
+def linear_impute(images: torch.Tensor, keep: torch.Tensor, tol: float = 1e-5, max_iter: int = 2000) -> torch.Tensor:
     """Solve the imputation system (noise-free) for images ``(N, C, H, W)`` and masks of kept
     pixels ``keep`` ``(N, H, W)``; kept pixels are returned unchanged. Conjugate gradients per
     image and channel, all at once, until every residual is below ``tol`` × its right-hand side."""
     n, c, h, w = images.shape
-    x = images.to(torch.float64).reshape(n * c, 1, h, w)
-    known = keep.to(images.device).repeat_interleave(c, 0).view(n * c, 1, h, w).to(torch.float64)
+    x = images.to(DTYPE).reshape(n * c, 1, h, w)
+    known = keep.to(images.device).repeat_interleave(c, 0).view(n * c, 1, h, w).to(DTYPE)
     unknown = 1.0 - known
     diag = _neighbours(torch.ones_like(x)) * unknown + known       # Σ of in-image neighbour weights
     rhs = _neighbours(x * known) * unknown
@@ -62,12 +67,12 @@ def linear_impute(images: torch.Tensor, keep: torch.Tensor, tol: float = 1e-7, m
         if bool((r.abs().amax(dim=(1, 2, 3), keepdim=True) <= stop).all()):
             break
         ap = apply(p)
-        alpha = rz / dot(p, ap).clamp_min(1e-300)
+        alpha = rz / dot(p, ap).clamp_min(1e-30)
         sol = sol + alpha * p
         r = r - alpha * ap
         z = r / diag
         rz_new = dot(r, z)
-        p = z + (rz_new / rz.clamp_min(1e-300)) * p
+        p = z + (rz_new / rz.clamp_min(1e-30)) * p
         rz = rz_new
     out = x * known + sol * unknown
     return out.view(n, c, h, w).to(images.dtype)
