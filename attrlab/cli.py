@@ -4,9 +4,10 @@
     attrlab run ENV --seeds 0-10 [--workers N] [--backend local|ray] [--address A]   (a study)
     attrlab study FILE.toml [--out DIR] [--workers N] [--backend local|ray] [--address A]
     attrlab report DIR
-    attrlab compare RUN [RUN ...] [--out DIR]
+    attrlab compare RUN [RUN ...] [--out DIR] [--metric M]
+    attrlab meta RUN_OR_STUDY [...] [--out DIR]
     attrlab check METHOD [--quick]
-    attrlab list methods|environments
+    attrlab list methods|environments|metrics
 """
 from __future__ import annotations
 
@@ -141,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
                       "the first run)")
     cmp_.add_argument("--metric", help="rank by this recorded metric (e.g. deletion, road_morf) instead of each "
                       "environment's headline; its declared direction decides which way is better")
+    mt = sub.add_parser("meta", help="meta-evaluation: does each automatic (ground-truth-free) metric rank methods "
+                        "as the ground truth does? τ, regret, pairwise accuracy with 95%% intervals over models")
+    mt.add_argument("runs", nargs="+", metavar="RUN_OR_STUDY", help="run folders, study folders, or folders of runs")
+    mt.add_argument("--out", help="where metaeval.csv, meta.html and figures go (default: meta/ beside the first)")
     chk = sub.add_parser("check", help="a method's verdict: contract, sanity and ground-truth checks, each passing, "
                          "failing with its reason or skipped")
     chk.add_argument("methods", nargs="*", metavar="METHOD",
@@ -339,7 +344,7 @@ def _cmd_check(args) -> int:
     from .checks import CHECKS, Lab, check_method, results_table, verdict_matrix, write_check_report
     from .methods import get_method, list_methods
 
-    names = list(args.methods) + ([m for m in list_methods() if m != "rationale"] if args.all else [])
+    names = list(args.methods) + ([m for m in list_methods() if m not in ("rationale", "oracle")] if args.all else [])
     if not names:
         raise AttrlabError("name a method to check (e.g. attrlab check integrated_gradients) or say --all")
     groups = _split(args.groups) or []
@@ -360,6 +365,19 @@ def _cmd_check(args) -> int:
     failed = sum(r.status == "fail" for rs in results.values() for r in rs)
     print(f"\n{failed} check(s) failed; report: {path}")
     return 0 if failed == 0 else 1
+
+
+def _cmd_meta(args) -> int:
+    from .meta import load
+    from .report.meta import terminal_table, write
+
+    records, heads = load(args.runs)
+    first = Path(args.runs[0])
+    out = Path(args.out) if args.out else first.parent / "meta"
+    summary, page = write(records, heads, out)
+    print(terminal_table(summary))
+    print(f"\n{out / 'metaeval.csv'}\n{page}")
+    return 0
 
 
 def _cmd_compare(args) -> int:
@@ -436,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         return {"run": _cmd_run, "report": _cmd_report, "list": _cmd_list, "compare": _cmd_compare,
-                "check": _cmd_check, "study": _cmd_study}[args.command](args)
+                "check": _cmd_check, "study": _cmd_study, "meta": _cmd_meta}[args.command](args)
     except AttrlabError as e:
         print(f"attrlab: error: {e}", file=sys.stderr)
         return 2

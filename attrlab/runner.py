@@ -126,6 +126,14 @@ def _records_for_batch(ev: EvalSet, start: int, method_label: str, values: dict[
     return rows
 
 
+def oracle_map(gt) -> torch.Tensor:
+    """The ground truth as a map: positive − negative where signed ground truth exists, else the
+    focus mask (what the ``oracle`` control mixes with noise)."""
+    if gt.positive is not None and gt.negative is not None:
+        return gt.positive.float() - gt.negative.float()
+    return gt.focus.float()
+
+
 def pointing_region(ev: EvalSet, masks: tuple) -> torch.Tensor | None:
     """The region a person would point to for the pointing game: the union of the ground-truth
     masks the environment names (``EnvironmentSpec.pointing``), or None when it names none."""
@@ -229,6 +237,8 @@ def run(config: RunConfig) -> Path:
         model = part.model.to(device).eval()
         inputs, targets = part.inputs.to(device), part.targets.to(device)
         context = part.method_context(device)  # with sample_index: per-sample seeds (batch-independent)
+        if method.oracle:  # the ladder's control, and only it, is lent the ground truth
+            context["oracle_map"] = oracle_map(part.ground_truth).to(device)
         t0 = time.perf_counter()
         values, error, flag, measured = None, "", "", None
         try:
@@ -257,7 +267,8 @@ def run(config: RunConfig) -> Path:
         job = {"setting": ev.setting, "method": method.label, "start": start, "stop": stop, "seconds": seconds,
                "status": "failed" if error else "ok", "error": error, "flag": flag,
                "auto_seconds": round(sum(measured.seconds.values()), 4) if measured else 0.0,
-               "forward_passes": json.dumps(measured.passes) if measured else "{}"}
+               "forward_passes": json.dumps(measured.passes) if measured else "{}",
+               "metric_seconds": json.dumps(measured.seconds) if measured else "{}"}
         _write_atomic(path.with_suffix(".json"), lambda p: p.write_text(json.dumps(job)))
         _write_atomic(path, lambda p: pd.DataFrame(rows).to_csv(p, index=False))
     bar.close()
@@ -277,7 +288,7 @@ def _write_jobs(out: Path, files: list[Path]) -> None:
     rows = [json.loads(p.with_suffix(".json").read_text()) for p in files if p.with_suffix(".json").exists()]
     _write_atomic(out / "jobs.csv", lambda p: pd.DataFrame(
         rows, columns=["setting", "method", "start", "stop", "seconds", "status", "error", "flag", "auto_seconds",
-                       "forward_passes"]).to_csv(p, index=False))
+                       "forward_passes", "metric_seconds"]).to_csv(p, index=False))
 
 
 def shown_samples(ev: EvalSet) -> list[int]:

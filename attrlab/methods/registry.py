@@ -36,13 +36,14 @@ class MethodInfo:
     modality: str = "image"  # what inputs it takes: image (N, C, H, W), text (token ids, N × L) or rationale
     complete: bool = False  # claims Σ attributions = f(x) − f(baseline) for the target (completeness)
     reading: str = DEFAULT_READING  # how SMERF's protocol reads its channels (attrlab.metrics.READINGS)
+    oracle: bool = False  # a control that is lent the ground truth (``oracle_map``); no real method is
 
 
 _REGISTRY: dict[str, MethodInfo] = {}
 
 
 def register(name: str, description: str, modality: str = "image", complete: bool = False,
-             reading: str = DEFAULT_READING, **defaults: Any):
+             reading: str = DEFAULT_READING, oracle: bool = False, **defaults: Any):
     """Register ``factory(**params) -> fn(model, inputs, targets, **context)`` under ``name``;
     ``modality`` says which inputs it takes (``image``: N×C×H×W; ``text``: token ids;
     ``rationale``: token ids of a select-then-predict model). ``complete`` declares that its maps
@@ -62,7 +63,7 @@ def register(name: str, description: str, modality: str = "image", complete: boo
         if name in _REGISTRY:
             raise AttrlabError(f"method '{name}' is registered twice")
         _REGISTRY[name] = MethodInfo(name, factory, description, dict(defaults), modality, complete,
-                                     check_reading(reading, f"method '{name}'"))
+                                     check_reading(reading, f"method '{name}'"), oracle)
         return factory
     return decorate
 
@@ -156,6 +157,7 @@ class BoundMethod:
     params: dict = field(default_factory=dict)
     complete: bool = False
     reading: str = DEFAULT_READING  # how SMERF's metric protocol reads its maps (attrlab.metrics.READINGS)
+    oracle: bool = False  # lent the ground truth as ``oracle_map`` (the meta-evaluation's oracle ladder)
 
     def __call__(self, model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor, **context: Any) -> torch.Tensor:
         return attribute(self.fn, model, inputs, targets, label=self.label, **context)
@@ -225,7 +227,7 @@ def get_method(spec: str | Callable, label: str | None = None, defaults: dict | 
         label = spec.strip()
         if full.get("baseline") == "data" and "baseline" not in params:
             label += ":baseline=data"  # its references are the batch: say so wherever its records go
-    return BoundMethod(label, fn, full, complete, info.reading)
+    return BoundMethod(label, fn, full, complete, info.reading, info.oracle)
 
 
 def _declared_reading(obj: Any) -> str:

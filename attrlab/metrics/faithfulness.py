@@ -54,6 +54,14 @@ def deletion_curve(probe: Probe, *, most_relevant_first: bool = True, steps: int
     return probe.memo(key, make)
 
 
+@register_metric("confidence", "the model's probability for the target on the unperturbed input: not a score "
+                 "of the map but the confound the meta-evaluation checks (Nourelahi et al. 2022: deletion and "
+                 "insertion track it)", family="model", inputs="any", direction="higher", cost="1 (shared)",
+                 default=True)
+def confidence(probe: Probe) -> torch.Tensor:
+    return probe.original("probability")
+
+
 @register_metric("deletion", "area under the target's probability while the most relevant pixels are replaced "
                  "(Petsiuk et al. 2018, RISE); 20 steps of 5% of the pixels; substrate zeros (or the environment's "
                  "true baseline: substrate=true)", direction="lower", cost="steps + 1 = 21", default=True,
@@ -126,14 +134,14 @@ def _check_road(noise: float = 0.01, output: str = "probability") -> None:
 @register_metric("road_morf", "ROAD most-relevant-first (Rong et al. 2022): the target's mean probability after "
                  "removing 10, 20 … 90% of the pixels by noisy linear imputation (the imputation leaks no shape "
                  "of the removed region)", direction="lower", cost="9 forward passes + 9 batched solves",
-                 default=True, noise=0.01, output="probability")
+                 default=False, noise=0.01, output="probability")
 def road_morf(probe: Probe, noise: float = 0.01, output: str = "probability") -> torch.Tensor:
     return road_curve(probe, True, noise, output).mean(1)
 
 
 @register_metric("road_lerf", "ROAD least-relevant-first (Rong et al. 2022): as road_morf, removing the least "
                  "relevant pixels first", direction="higher", cost="9 forward passes + 9 batched solves",
-                 default=True, noise=0.01, output="probability")
+                 default=False, noise=0.01, output="probability")
 def road_lerf(probe: Probe, noise: float = 0.01, output: str = "probability") -> torch.Tensor:
     return road_curve(probe, False, noise, output).mean(1)
 
@@ -178,7 +186,7 @@ def faithfulness_correlation_of(probe: Probe, subsets: torch.Tensor, base: torch
 
 @register_metric("faithfulness_correlation", "Pearson correlation between the map's sum over a random pixel "
                  "subset and the logit's drop when that subset is set to the substrate (Bhatt et al. 2020); 100 "
-                 "subsets of 5% of the pixels", direction="higher", cost="runs + 1 = 101", default=True, runs=100,
+                 "subsets of 5% of the pixels", direction="higher", cost="runs + 1 = 101", default=False, runs=100,
                  subset=0.05, substrate="zeros", output="logit")
 def faithfulness_correlation(probe: Probe, runs: int = 100, subset: float = 0.05, substrate: str = "zeros",
                              output: str = "logit") -> torch.Tensor:
@@ -246,7 +254,7 @@ infidelity.check_params = _check_inf
 @register_metric("sensitivity_max", "max-sensitivity (Yeh et al. 2019): the largest relative change "
                  "‖a(x) − a(x + δ)‖ / ‖a(x)‖ over 10 perturbations δ uniform in an L∞ ball of radius 0.02; "
                  "Captum's captum.metrics.sensitivity_max. Opt-in: it explains each sample 10 more times",
-                 needs="model", direction="lower", cost="samples × the method's cost", default=False,
+                 needs="method", direction="lower", cost="samples × the method's cost", default=False,
                  samples=10, radius=0.02)
 def sensitivity_max(probe: Probe, samples: int = 10, radius: float = 0.02) -> torch.Tensor:
     from captum.metrics import sensitivity_max as captum_sensitivity_max

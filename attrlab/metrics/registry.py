@@ -32,8 +32,9 @@ from typing import Any, Callable
 from ..errors import AttrlabError, unknown_name
 from ..imports import is_reference
 
-FAMILIES = ("ground truth", "automatic")
-NEEDS = ("ground truth", "annotation", "model", "map")  # annotation: a region a person would point to
+FAMILIES = ("ground truth", "automatic", "model")  # model: a fact about the model's output, not a map's score
+# annotation: a region a person would point to; method: the method itself (the metric explains again)
+NEEDS = ("ground truth", "annotation", "model", "method", "map")
 INPUTS = ("image", "tokens", "any")
 DIRECTIONS = ("higher", "lower")
 # an environment's modality → the inputs its models take
@@ -290,7 +291,9 @@ def automatic_specs(requested: str | list[str] | tuple | None, modality: str,
                     context_keys: frozenset | set = frozenset()) -> list[str]:
     """The automatic metric specs a run computes: ``None``/``"default"`` — the metrics declared
     ``default`` that apply to ``modality`` (plus ``deletion:substrate=true`` where the environment
-    lends a ``true_baseline``); ``"all"`` — every built-in one that applies; ``"none"`` — none; or
+    lends a ``true_baseline``); ``"all"`` — every built-in one that applies, but those that explain
+    each map again (``needs="method"``: sensitivity-max, 10× the method's cost), which run only by
+    name; ``"none"`` — none; or
     the names given (an unknown name, or one that does not apply to ``modality``, is an error).
     ``+name`` entries add to the defaults.
 
@@ -310,10 +313,10 @@ def automatic_specs(requested: str | list[str] | tuple | None, modality: str,
         if item == "none":
             continue
         if item in (DEFAULT, "all"):
-            for name in list_metrics("automatic", modality):
+            for name in list_metrics(None, modality):
                 info = _REGISTRY[name]
-                if info.fn is None or (item == DEFAULT and not info.default):
-                    continue
+                if info.fn is None or (item == DEFAULT and not info.default) or info.needs == "method":
+                    continue  # a metric that explains every map again (sensitivity-max) is only run by name
                 out.append(name)
                 if name == "deletion" and "true_baseline" in context_keys:
                     out.append("deletion:substrate=true")

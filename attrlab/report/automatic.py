@@ -42,17 +42,22 @@ def metric_costs(out: Path) -> pd.DataFrame:
     for _, job in jobs.iterrows():
         try:
             passes = json.loads(job["forward_passes"] or "{}")
+            seconds = json.loads(job.get("metric_seconds", "") or "{}")
         except (TypeError, ValueError):
             continue
+        maps = max(int(job["stop"]) - int(job["start"]), 1)
         for metric, n in passes.items():
-            rows.append({"metric": metric, "forward passes per map": float(n)})
+            rows.append({"metric": metric, "forward passes per map": float(n), "seconds": seconds.get(metric, np.nan),
+                         "maps": maps})
     if not rows:
         return pd.DataFrame()
-    t = pd.DataFrame(rows).groupby("metric").mean()
-    samples = (jobs["stop"] - jobs["start"]).sum()
-    t["attribution seconds per map (all metrics' job)"] = jobs["seconds"].astype(float).sum() / max(samples, 1)
-    t["automatic seconds per map (all metrics)"] = jobs["auto_seconds"].replace("", 0).astype(float).sum() / max(samples, 1)
-    return t
+    t = pd.DataFrame(rows).groupby("metric").agg(**{"forward passes per map": ("forward passes per map", "mean"),
+                                                    "seconds": ("seconds", "sum"), "maps": ("maps", "sum")})
+    t["ms per map"] = 1000 * t["seconds"] / t["maps"]
+    samples = max(int((jobs["stop"] - jobs["start"]).sum()), 1)
+    t.loc["(the methods themselves)", ["seconds", "maps"]] = [jobs["seconds"].astype(float).sum(), samples]
+    t.loc["(the methods themselves)", "ms per map"] = 1000 * jobs["seconds"].astype(float).sum() / samples
+    return t[["forward passes per map", "ms per map", "seconds"]]
 
 
 def rank_figure(means: pd.DataFrame, path: Path, title: str) -> Path | None:
@@ -114,5 +119,6 @@ def _automatic(ctx: SectionContext) -> list[str]:
                                      f"{setting}: rank per metric (1 = best), ground truth first"),))
     costs = metric_costs(ctx.out)
     if not costs.empty:
-        parts += ["<p>Cost per map (forward passes of the model; seconds over the whole run):</p>", table(costs, 2)]
+        parts += ["<p>Cost (forward passes of the model per map; milliseconds per map and seconds over the whole "
+                  "run, beside the methods' own time):</p>", table(costs, 2)]
     return parts

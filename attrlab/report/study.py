@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .figures import finish, plt
+from .automatic import arrow, automatic_metrics
 from .html import CSS
 from .paper import compare_to_papers
 from .sections import images, table
@@ -113,6 +114,14 @@ def _environment_section(env: str, records: pd.DataFrame, cells: pd.DataFrame, h
     pivot = pivot[[m for m in metrics if m in pivot.columns]]
     parts.append(f"<p>Headline: <b>{html.escape(label)}</b> (<code>{html.escape(metric)}</code>).</p>")
     parts.append(table(pivot))
+    autos = automatic_metrics(mine)
+    if autos:  # the same maps scored without ground truth (↑ higher / ↓ lower is better)
+        view = mine[mine["metric"].isin(autos)]
+        view = view.assign(shown=formatted(view))
+        auto_pivot = view.pivot_table(index=["setting", *grid, "method"], columns="metric", values="shown",
+                                      aggfunc="first").reindex(columns=autos).rename(columns=arrow)
+        parts.append("<p>Automatic (ground-truth-free) metrics on the same maps, with their spread:</p>")
+        parts.append(table(auto_pivot))
     parts += images((_headline_figure(mine[mine["metric"] == metric], grid, label, fig_dir / f"study_{env}.png"),))
     return parts
 
