@@ -140,12 +140,16 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("runs", nargs="+", metavar="RUN", help="run folders, or folders holding runs")
     cmp_.add_argument("--out", help="where compare.csv/.png and the merged records go (default: compare/ beside "
                       "the first run)")
+    cmp_.add_argument("--include-unverified", action="store_true",
+                      help="keep runs whose model did not verify (their column marked '(unverified)')")
     cmp_.add_argument("--metric", help="rank by this recorded metric (e.g. deletion, road_morf) instead of each "
                       "environment's headline; its declared direction decides which way is better")
     mt = sub.add_parser("meta", help="meta-evaluation: does each automatic (ground-truth-free) metric rank methods "
                         "as the ground truth does? τ, regret, pairwise accuracy with 95%% intervals over models")
     mt.add_argument("runs", nargs="+", metavar="RUN_OR_STUDY", help="run folders, study folders, or folders of runs")
     mt.add_argument("--out", help="where metaeval.csv, meta.html and figures go (default: meta/ beside the first)")
+    mt.add_argument("--include-unverified", action="store_true",
+                    help="keep methods of models that did not verify (their rows are marked verified=False)")
     chk = sub.add_parser("check", help="a method's verdict: contract, sanity and ground-truth checks, each passing, "
                          "failing with its reason or skipped")
     chk.add_argument("methods", nargs="*", metavar="METHOD",
@@ -374,10 +378,21 @@ def _cmd_meta(args) -> int:
     records, heads = load(args.runs)
     first = Path(args.runs[0])
     out = Path(args.out) if args.out else first.parent / "meta"
-    summary, page = write(records, heads, out)
+    summary, page, dropped = write(records, heads, out, args.include_unverified)
     print(terminal_table(summary))
+    _print_left_out(dropped)
     print(f"\n{out / 'metaeval.csv'}\n{page}")
     return 0
+
+
+def _print_left_out(dropped) -> None:
+    """Name what a table leaves out and why (a run that did not verify never vanishes silently)."""
+    if dropped is None or dropped.empty:
+        return
+    print(f"\nleft out ({len(dropped)} run/method pairs):")
+    for (env, setting, why), g in dropped.groupby(["environment", "setting", "why"], sort=False):
+        methods = ", ".join(g["method"].head(6)) + (f" and {len(g) - 6} more" if len(g) > 6 else "")
+        print(f"  {env} {setting}: {methods} — {why}")
 
 
 def _cmd_compare(args) -> int:
@@ -387,11 +402,17 @@ def _cmd_compare(args) -> int:
 
     first = run_folders(args.runs)[0]
     out = Path(args.out) if args.out else first.parent / "compare"
-    table = compare(args.runs, out, getattr(args, "metric", None))
+    table = compare(args.runs, out, getattr(args, "metric", None), getattr(args, "include_unverified", False))
     shown = table[[c for c in table.columns if not c.startswith("rank in ")]]
     shown = shown.rename(columns=lambda c: c.split(": ")[0])  # the environment; the metric's name is in the CSV
     with pd.option_context("display.width", 250, "display.max_columns", 30):
         print(shown.to_string(float_format=lambda v: f"{v:.3f}", na_rep="–"))
+    dropped = pd.read_csv(out / "left_out.csv")
+    if len(dropped):
+        print(f"\nleft out ({len(dropped)} run/method pairs):")
+        for (run_dir, why), g in dropped.groupby(["run", "why"], sort=False):
+            methods = ", ".join(g["method"].head(6)) + (f" and {len(g) - 6} more" if len(g) > 6 else "")
+            print(f"  {run_dir}: {methods} — {why}")
     print(f"\n{out / 'compare.csv'}\n{out / 'compare.png'}")
     return 0
 

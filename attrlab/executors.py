@@ -46,7 +46,6 @@ class JobContext:
     threads: int = 1
     batch_size: int = 8
     threshold: float = 0.01
-    auto_metrics: tuple = ("default",)
     env_files: tuple[str, ...] = ()
     cache: str | None = None
     cwd: str = "."
@@ -145,7 +144,7 @@ def execute(job: Job, ctx: JobContext, index: int = 0, *deps: dict) -> dict:
             out = run(RunConfig(environment=unit.environment, out_dir=_unit_dir(ctx, job), preset=unit.preset,
                                 seed=unit.seed, device=device, methods=list(unit.methods) if unit.methods else None,
                                 settings=list(unit.settings) if unit.settings else None, batch_size=ctx.batch_size,
-                                metrics=MetricConfig(threshold=ctx.threshold, automatic=ctx.auto_metrics),
+                                metrics=MetricConfig(threshold=ctx.threshold, automatic=unit.auto_metrics),
                                 options=dict(unit.options),
                                 progress=False, report=False))
             result["verified"] = json.loads((out / "verification.json").read_text()).get("passed")
@@ -211,7 +210,6 @@ def execute_plan(plan: Plan, out: str | Path, *, workers: int = 1, backend: str 
     ctx = JobContext(out=str(Path(out).resolve()), device=device, threads=threads,
                      batch_size=batch_size or plan.study.batch_size,
                      threshold=plan.study.threshold if threshold is None else threshold,
-                     auto_metrics=tuple(plan.study.auto_metrics),
                      env_files=tuple(str(Path(f).resolve()) for f in env_files),
                      cache=os.environ.get("ATTRLAB_CACHE"), cwd=os.getcwd())
     results: dict[str, dict] = {}

@@ -87,11 +87,31 @@ def automatic_in(records: pd.DataFrame) -> list[str]:
             if family(m) == "automatic" and m not in ("completeness_gap", "confidence")]
 
 
-def agreement(records: pd.DataFrame, headlines: dict[str, str]) -> pd.DataFrame:
+def left_out(records: pd.DataFrame, headlines: dict[str, str], include_unverified: bool = False) -> pd.DataFrame:
+    """What the meta-evaluation (and ``compare``) leaves out, and why: one row per environment,
+    setting, model and method whose model is not verified, or whose environment declares no
+    headline, or whose every record failed."""
+    rows = []
+    for (env, setting, model, method), g in records.groupby(CELL + ["method"], sort=False):
+        why = ""
+        if env not in headlines:
+            why = "its environment declares no headline ground-truth metric (config.json)"
+        elif not include_unverified and not g["verified"].astype(bool).all():
+            why = "its model is not verified: its scores are not ground-truth evidence (--include-unverified shows it)"
+        elif (g["status"] != "ok").all():
+            errors = g.loc[g["status"] != "ok", "error"].dropna()
+            why = f"every record failed: {errors.iloc[0] if len(errors) else ''}"
+        if why:
+            rows.append({"environment": env, "setting": setting, "model_id": model, "method": method, "why": why})
+    return pd.DataFrame(rows, columns=CELL + ["method", "why"])
+
+
+def agreement(records: pd.DataFrame, headlines: dict[str, str], include_unverified: bool = False) -> pd.DataFrame:
     """One row per cell (environment, setting, model) and automatic metric: τ (all methods and
     without controls), regret, pairwise accuracy, per-sample ρ, confidence ρ, the share of
-    undefined values and the number of methods. ``headlines``: environment → ground-truth metric."""
-    ok = records[(records["status"] == "ok") & records["verified"].astype(bool)]
+    undefined values and the number of methods. ``headlines``: environment → ground-truth metric.
+    ``include_unverified`` keeps unverified models (marked ``verified = False`` in the rows)."""
+    ok = records[(records["status"] == "ok") & (records["verified"].astype(bool) | include_unverified)]
     rows = []
     for (env, setting, model), cell in ok.groupby(CELL, sort=False):
         head = headlines.get(env)
@@ -111,6 +131,7 @@ def agreement(records: pd.DataFrame, headlines: dict[str, str]) -> pd.DataFrame:
             best = g.max()
             regret = float(best - g[int(np.nanargmax(a))])
             row = {"environment": env, "setting": setting, "model_id": model, "metric": metric, "ground_truth": head,
+                   "verified": bool(cell["verified"].astype(bool).all()),
                    "methods": int(len(means)), "tau": _tau(g, a),
                    "tau_without_controls": _tau(g[real], a[real]) if real.sum() >= 3 else float("nan"),
                    "regret": regret, "pairwise_accuracy": _pairwise(gt, auto, head, metric),
@@ -243,6 +264,28 @@ def headlines_of(folders) -> dict[str, str]:
     return out
 
 
+def costs_of(folders) -> pd.DataFrame:
+    """Forward passes and milliseconds per map of each automatic metric, per environment, from the
+    run folders' (or study units') ``jobs.csv``."""
+    from .report.automatic import metric_costs
+
+    rows = []
+    for folder in map(Path, folders):
+        runs = [folder] if (folder / "jobs.csv").exists() else sorted(p.parent for p in folder.glob("units/*/jobs.csv"))
+        for run_dir in runs:
+            config = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else {}
+            costs = metric_costs(run_dir)
+            if costs.empty:
+                continue
+            costs = costs.drop(index="(the methods themselves)", errors="ignore").reset_index()
+            rows.append(costs.assign(environment=config.get("environment", "?")))
+    if not rows:
+        return pd.DataFrame(columns=["environment", "metric", "forward passes per map", "ms per map"])
+    t = pd.concat(rows, ignore_index=True)
+    return t.groupby(["environment", "metric"], as_index=False).agg(
+        **{"forward passes per map": ("forward passes per map", "mean"), "ms per map": ("ms per map", "mean")})
+
+
 def load(paths) -> tuple[pd.DataFrame, dict[str, str]]:
     """The records of every run or study folder under ``paths`` and their headline metrics."""
     from .report.tables import load_records
@@ -265,4 +308,5 @@ def load(paths) -> tuple[pd.DataFrame, dict[str, str]]:
     heads = headlines_of(folders)
     if not automatic_in(records):
         raise AttrlabError("these runs hold no automatic metrics; run them with --auto-metrics default (or all)")
+    records.attrs["folders"] = [str(f) for f in folders]
     return records, heads

@@ -87,6 +87,7 @@ class Entry:
     options: dict = field(default_factory=dict)
     grid: dict = field(default_factory=dict)
     preset: str = "quick"
+    auto_metrics: tuple | None = None  # this run's automatic metrics; None: the study's
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ class Study:
             raise AttrlabError(f"study {source or data.get('name', '')} has no [[run]] table")
         entries = []
         for k, r in enumerate(runs):
-            known_r = {"environment", "seeds", "settings", "methods", "options", "grid", "preset"}
+            known_r = {"environment", "seeds", "settings", "methods", "options", "grid", "preset", "auto_metrics"}
             bad = sorted(set(r) - known_r)
             if bad or "environment" not in r:
                 raise AttrlabError(f"study {source}: run {k + 1} " + (f"has unknown key(s) {', '.join(bad)}" if bad else
@@ -127,7 +128,8 @@ class Study:
                 environment=str(r["environment"]), seeds=tuple(parse_seeds(r.get("seeds", data.get("seeds", 0)))),
                 settings=tuple(_as_list(settings)) if settings else None,
                 methods=tuple(_as_list(methods)) if methods else None, options=dict(r.get("options", {})), grid=grid,
-                preset=str(r.get("preset", data.get("preset", "quick")))))
+                preset=str(r.get("preset", data.get("preset", "quick"))),
+                auto_metrics=tuple(_as_list(r["auto_metrics"])) if "auto_metrics" in r else None))
         return cls(name=str(data.get("name", Path(source).stem if source else "study")), entries=tuple(entries),
                    batch_size=int(data.get("batch_size", 8)), threshold=float(data.get("threshold", 0.01)),
                    auto_metrics=tuple(_as_list(data.get("auto_metrics", "default"))),
@@ -164,6 +166,7 @@ class Unit:
     methods: tuple[str, ...] | None
     options: dict
     grid: dict
+    auto_metrics: tuple = ("default",)
 
     @property
     def key(self) -> dict:
@@ -215,7 +218,8 @@ def plan(study: Study) -> Plan:
             point = dict(zip(keys, values))
             options = {**entry.options, **point}
             registered.resolve(entry.preset, options)  # unknown option or bad value: one line, now
-            automatic_specs(study.auto_metrics, registered.spec.modality)  # unknown or inapplicable metric: now
+            auto = entry.auto_metrics if entry.auto_metrics is not None else tuple(study.auto_metrics)
+            automatic_specs(auto, registered.spec.modality)  # unknown or inapplicable metric: now
             for m in entry.methods or ():
                 get_method(m)
             for seed in entry.seeds:
@@ -223,15 +227,16 @@ def plan(study: Study) -> Plan:
                 if name in names:  # the same environment twice with other fixed options
                     name = f"{name}-{content_hash(options)[:6]}"
                 names.add(name)
-                unit = Unit(name, entry.environment, entry.preset, seed, entry.settings, entry.methods, options, point)
+                unit = Unit(name, entry.environment, entry.preset, seed, entry.settings, entry.methods, options, point,
+                            auto)
                 units.append(unit)
                 # one training job per model; settings planned from options: one for the unit
                 trains = [None] if registered.spec.open_settings else list(entry.settings or registered.spec.settings)
                 train_jobs = [Job(content_hash({"train": unit.key, "setting": s}), "train", unit, s) for s in trains]
                 jobs += train_jobs
                 key = {"attribute": unit.key, "batch": study.batch_size, "threshold": study.threshold}
-                if study.auto_metrics != ("default",):
-                    key["auto_metrics"] = list(study.auto_metrics)
+                if auto != ("default",):
+                    key["auto_metrics"] = list(auto)
                 jobs.append(Job(content_hash(key), "attribute", unit,
                                 deps=tuple(j.id for j in train_jobs)))
     return Plan(study, units, jobs)

@@ -92,3 +92,78 @@ def test_meta_refuses_runs_without_automatic_metrics(tmp_path, capsys):
     capsys.readouterr()
     assert main(["meta", str(out)]) == 2
     assert "no automatic metrics" in capsys.readouterr().err
+
+
+LADDER = [f"oracle:noise={v}" for v in (0, 0.25, 0.5, 0.75, 1)]
+
+
+@pytest.mark.parametrize("environment", ["attributionlab", "smerf", "semi-natural-image", "text-attention",
+                                         "text-rationale"])
+def test_the_oracle_ranks_first_and_its_ladder_is_monotone_under_every_ground_truth_metric(environment, tmp_path):
+    import contextlib
+    import os
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).parent / "pinned"))
+    from pinned_runs import RUNS, TRAINED, weights_file
+
+    from attrlab.environments import get_environment
+    from attrlab.environments.trained import pinned_models
+    from attrlab.evaluation import MetricConfig
+    from attrlab.metrics import direction, family
+    from attrlab.runner import RunConfig, default_methods, run
+
+    methods, settings, options = RUNS[environment]  # the pinned runs' small configurations and weights
+    if environment == "smerf":  # the authors' protocol blurs maps first: see the next test
+        options = {**options, "metric_protocol": "attrlab"}
+    os.environ["ATTRLAB_CACHE"] = str(tmp_path / "cache")
+    torch.set_num_threads(1)
+    spec = get_environment(environment).spec
+    methods = [m for m in (methods or default_methods(spec)) if m != "random"] + ["random"] + LADDER
+    weights = pinned_models(weights_file(environment)) if environment in TRAINED else contextlib.nullcontext()
+    with weights:
+        out = run(RunConfig(environment=environment, out_dir=tmp_path / "run", methods=methods, settings=settings,
+                            options=dict(options), progress=False, report=False, batch_size=4,
+                            metrics=MetricConfig(automatic="none")))
+    records = pd.read_csv(out / "records.csv")
+    ok = records[(records["status"] == "ok") & records["metric"].map(lambda m: family(m) == "ground truth")]
+    means = ok.groupby(["setting", "metric", "method"])["value"].mean()
+    bad = []
+    for (setting, metric), per in means.groupby(level=["setting", "metric"]):
+        per = per.droplevel([0, 1])
+        if per.isna().all():
+            continue
+        aligned = -per if direction(metric) == "lower" else per
+        others = aligned.drop(index=[m for m in aligned.index if m.startswith("oracle")])
+        # ranks first (ties allowed): no method beats the ground truth itself
+        if not aligned["oracle:noise=0"] >= others.max() - 1e-6:
+            bad.append(("first", setting, metric, round(float(aligned["oracle:noise=0"]), 3), others.idxmax(), round(float(others.max()), 3)))
+        ladder = aligned[LADDER].to_numpy(float)
+        # monotone: more noise never scores better (2 points of slack for a thresholded metric on 2-8 samples)
+        if not np.all(np.diff(ladder) <= 0.02):
+            bad.append(("monotone", setting, metric, np.round(ladder, 3).tolist()))
+    assert not bad, bad
+
+
+def test_smerfs_own_protocol_scores_the_exact_ground_truth_below_full_marks(tmp_path):
+    """A finding, pinned: SMERF's metric protocol (the authors' 7×7 box blur, then min-max) spreads
+    even the exact ground-truth map over the objects' surroundings, so its PAFL is 0.68 and its IoU
+    0.79 on the pinned Simple-FR run, below input×gradient's 0.70 and 0.83. No model is involved
+    (the oracle reads the masks), so the values hold on any CPU."""
+    from attrlab.evaluation import MetricConfig
+    from attrlab.runner import RunConfig, run
+
+    options = {"train_scale": 0.0, "min_train": 60, "val_per_bucket": 20, "test_per_bucket": 1, "max_epochs": 3}
+    rows = []
+    for protocol in ("smerf", "attrlab"):
+        out = run(RunConfig(environment="smerf", out_dir=tmp_path / protocol, methods=["oracle:noise=0"],
+                            settings=["simple-fr"], options={**options, "metric_protocol": protocol}, progress=False,
+                            report=False, metrics=MetricConfig(automatic="none")))
+        r = pd.read_csv(out / "records.csv")
+        rows.append(r[r["metric"].isin(["mass_focus", "iou_focus"])].groupby("metric")["value"].mean())
+    smerf, attrlab = rows
+    assert smerf["mass_focus"] < 0.75 and smerf["iou_focus"] < 0.85
+    assert attrlab["mass_focus"] == pytest.approx(1.0) and attrlab["iou_focus"] == pytest.approx(1.0)

@@ -58,11 +58,14 @@ def _headline(folder: Path, records: pd.DataFrame) -> tuple[str, str, str]:
     return env, head["metric"], head["name"]
 
 
-def compare(paths, out: str | Path, metric: str | None = None) -> pd.DataFrame:
+def compare(paths, out: str | Path, metric: str | None = None, include_unverified: bool = False) -> pd.DataFrame:
     """Write ``out/compare.csv``, ``out/compare.png`` and ``out/records.csv`` (merged) for the
     run folders under ``paths``; returns the table (one row per method). Methods are scored by
     each run's headline metric, or by ``metric`` (any recorded metric, e.g. ``deletion``), and
-    ranked in that metric's declared direction (:func:`attrlab.metrics.direction`)."""
+    ranked in that metric's declared direction (:func:`attrlab.metrics.direction`). What is left
+    out (a method of an unverified model, one whose records all failed, a run without the metric)
+    is written to ``out/left_out.csv`` with the reason; ``include_unverified`` keeps unverified
+    runs, their column marked ``(unverified)``."""
     if metric is not None:
         describe_metric(metric)  # an unknown name: one line, before any work
     folders = run_folders(paths)
@@ -75,15 +78,30 @@ def compare(paths, out: str | Path, metric: str | None = None) -> pd.DataFrame:
     envs = [h[0] for h in heads]
     chosen = metric
     lower = {}
+    dropped = []
     for (folder, records), (env, metric, name) in zip(loaded, heads):
         if chosen is not None:
             metric, name = chosen, chosen
         label = env if envs.count(env) == 1 else f"{env} ({folder.name})"
+        verified = records["verified"].astype(bool)
+        if include_unverified and not verified.all():
+            label += " (unverified)"
         lower[label] = direction(metric) == "lower"
         names.append(label)
         merged.append(records.assign(run=str(folder)))
-        ok = records[(records["status"] == "ok") & (records["metric"] == metric) & records["verified"].astype(bool)]
+        ok = records[(records["status"] == "ok") & (records["metric"] == metric) & (verified | include_unverified)]
         ok = ok.dropna(subset=["value"])
+        for method, g in records.groupby("method", sort=False):
+            if method in set(ok["method"]):
+                continue
+            if not include_unverified and not g["verified"].astype(bool).all():
+                why = "its model is not verified (--include-unverified shows it)"
+            elif metric not in set(g["metric"]):
+                why = f"no '{metric}' record"
+            else:
+                errors = g.loc[g["status"] != "ok", "error"].dropna()
+                why = f"every record failed: {errors.iloc[0]}" if len(errors) else "no value"
+            dropped.append({"run": str(folder), "environment": env, "method": method, "why": why})
         per = {m: g["value"].to_numpy(float) for m, g in ok.groupby("method")}
         samples[label] = per
         score = pd.Series({m: v.mean() for m, v in per.items()}, dtype=float)
@@ -98,6 +116,7 @@ def compare(paths, out: str | Path, metric: str | None = None) -> pd.DataFrame:
     table = table.sort_values(["mean rank", "runs"], ascending=[True, False])
     table.index.name = "method"
     table.to_csv(out / "compare.csv")
+    pd.DataFrame(dropped, columns=["run", "environment", "method", "why"]).to_csv(out / "left_out.csv", index=False)
     pd.concat(merged, ignore_index=True).to_csv(out / "records.csv", index=False)
     _figure(table, names, out / "compare.png", dict(zip(names, columns)))
     return table

@@ -86,6 +86,10 @@ def terminal_table(summary: pd.DataFrame) -> str:
                         for _, r in summary.iterrows()],
         "cells": summary["cells"]})
     cols = ["environment", "metric", "τ (real methods)", "τ (with controls)", "regret", "pairs agree", "cells"]
+    if "forward passes per map" in summary:
+        out["fwd/map"] = summary["forward passes per map"].map(lambda v: "–" if pd.isna(v) else f"{v:.0f}")
+        out["ms/map"] = summary["ms per map"].map(lambda v: "–" if pd.isna(v) else f"{v:.1f}")
+        cols += ["fwd/map", "ms/map"]
     with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 40):
         return out[cols].to_string(index=False)
 
@@ -155,13 +159,72 @@ def scatter(records: pd.DataFrame, env: str, head: str, path: Path, metrics: lis
     return finish(fig, path)
 
 
-def write(records: pd.DataFrame, heads: dict, out: Path) -> tuple[pd.DataFrame, Path]:
-    """Compute everything, write the CSVs, the figures and ``meta.html``; return the summary."""
+def ladder_curves(ladder: pd.DataFrame, heads: dict, path: Path) -> Path | None:
+    """Per environment, the headline ground-truth metric (black) and each automatic metric's mean
+    score along the oracle ladder (noise 0 → 1), turned so higher is better and scaled to [0, 1]
+    per metric: a sound metric falls from left to right."""
+    from .figures import finish, plt
+
+    if ladder.empty:
+        return None
+    noise_cols = sorted([c for c in ladder.columns if c.startswith("noise=")], key=lambda c: float(c.split("=")[1]))
+    envs = list(dict.fromkeys(ladder["environment"]))
+    fig, axes = plt.subplots(1, len(envs), figsize=(4.2 * len(envs), 3.2), squeeze=False)
+    levels = [float(c.split("=")[1]) for c in noise_cols]
+    for ax, env in zip(axes[0], envs):
+        mine = ladder[ladder["environment"] == env].groupby("metric")[noise_cols].mean()
+        keep = [m for m in mine.index if m == heads.get(env) or m in meta.automatic_in(pd.DataFrame({"metric": [m]}))]
+        for metric, row in mine.loc[keep].iterrows():
+            v = meta._aligned(metric, row.to_numpy(float))
+            span = np.nanmax(v) - np.nanmin(v)
+            v = (v - np.nanmin(v)) / span if span > 0 else v * 0
+            style = dict(lw=2.2, color="black") if meta.family(metric) == "ground truth" else dict(lw=1)
+            ax.plot(levels, v, marker="o", ms=3, label=metric, **style)
+        ax.set_xlabel("oracle noise", fontsize=8)
+        ax.set_ylabel("score, better ↑ (scaled per metric)", fontsize=8)
+        ax.set_title(env, fontsize=9)
+        ax.legend(fontsize=5, ncol=2, loc="lower left")
+    return finish(fig, path)
+
+
+def confidence_panel(summary: pd.DataFrame, path: Path) -> Path | None:
+    """Spearman ρ between each automatic metric and the model's confidence, per environment (with
+    its 95% interval): the confound Nourelahi et al. 2022 found for deletion and insertion."""
+    from .figures import finish, plt
+
+    if summary.empty or "confidence_rho" not in summary or summary["confidence_rho"].isna().all():
+        return None
+    envs = list(dict.fromkeys(summary["environment"]))
+    fig, axes = plt.subplots(1, len(envs), figsize=(3.6 * len(envs), 0.28 * summary["metric"].nunique() + 1.5),
+                             squeeze=False)
+    for ax, env in zip(axes[0], envs):
+        g = summary[summary["environment"] == env].dropna(subset=["confidence_rho"])
+        y = np.arange(len(g))
+        ax.barh(y, g["confidence_rho"], color="#8172b2")
+        lo, hi = g["confidence_rho_low"].to_numpy(float), g["confidence_rho_high"].to_numpy(float)
+        mid = g["confidence_rho"].to_numpy(float)
+        ax.errorbar(mid, y, xerr=[np.nan_to_num(mid - lo), np.nan_to_num(hi - mid)], fmt="none", ecolor="black", lw=0.8)
+        ax.set_yticks(y, g["metric"], fontsize=7)
+        ax.axvline(0, color="grey", lw=0.8)
+        ax.set_xlim(-1, 1)
+        ax.set_title(f"{env}: ρ with the model's confidence", fontsize=8)
+    return finish(fig, path)
+
+
+def write(records: pd.DataFrame, heads: dict, out: Path, include_unverified: bool = False
+          ) -> tuple[pd.DataFrame, Path, pd.DataFrame]:
+    """Compute everything, write the CSVs, the figures and ``meta.html``; return the summary, the
+    page and what was left out (and why)."""
     from .html import CSS
 
     out.mkdir(parents=True, exist_ok=True)
-    cells = meta.agreement(records, heads)
+    cells = meta.agreement(records, heads, include_unverified)
+    costs = meta.costs_of(records.attrs.get("folders", []))
+    dropped = meta.left_out(records, heads, include_unverified)
+    dropped.to_csv(out / "metaeval_left_out.csv", index=False)
     summary = meta.summarise(cells)
+    if not summary.empty and not costs.empty:
+        summary = summary.merge(costs, on=["environment", "metric"], how="left")
     ladder = meta.ladder(records)
     orders = meta.order_consistency(records)
     papers = paper_rows(summary, orders) if not summary.empty else pd.DataFrame()
@@ -193,7 +256,8 @@ def write(records: pd.DataFrame, heads: dict, out: Path) -> tuple[pd.DataFrame, 
         lad = ladder.groupby(["environment", "metric"])["rho"].agg(["mean", "min", "max", "size"])
         parts += ["<h2>Oracle ladder</h2><p>The ground-truth map mixed with 0, 25, 50, 75 and 100% noise "
                   "(<code>oracle:noise=…</code>): a sound metric ranks the five in that order, ρ(noise, score) = "
-                  "−1.</p>", table(lad, 2)]
+                  "−1.</p>", table(lad, 2)] + images((ladder_curves(ladder, heads, figs / "ladder.png"),))
+    parts += ["<h2>Confidence</h2>"] + (images((confidence_panel(summary, figs / "confidence.png"),)) or ["<p>none</p>"])
     if not orders.empty:
         parts += ["<h2>Consistency of one metric's versions</h2><p>τ between the rankings of real methods under "
                   "ROAD's two orders (Rong et al. 2022) and deletion to zeros vs to the environment's true "
@@ -201,10 +265,11 @@ def write(records: pd.DataFrame, heads: dict, out: Path) -> tuple[pd.DataFrame, 
                       ["mean", "min", "max", "size"]), 2)]
     if not papers.empty:
         parts += ["<h2>Paper vs attrlab</h2>", papers.to_html(index=False, escape=True, classes="paper")]
+    parts += ["<h2>Left out</h2>", table(dropped.set_index(meta.CELL + ["method"]) if not dropped.empty else dropped)]
     parts.append("</body></html>")
     path = out / "meta.html"
     path.write_text("\n".join(parts), encoding="utf-8")
-    return summary, path
+    return summary, path, dropped
 
 
 def describe_papers() -> str:
