@@ -6,6 +6,7 @@
     attrlab report DIR
     attrlab compare RUN [RUN ...] [--out DIR] [--metric M]
     attrlab meta RUN_OR_STUDY [...] [--out DIR]
+    attrlab evaluate --model REF [--weights FILE] --images DIR [--methods a,b]
     attrlab check METHOD [--quick]
     attrlab list methods|environments|metrics
 """
@@ -150,6 +151,22 @@ def build_parser() -> argparse.ArgumentParser:
     mt.add_argument("--out", help="where metaeval.csv, meta.html and figures go (default: meta/ beside the first)")
     mt.add_argument("--include-unverified", action="store_true",
                     help="keep methods of models that did not verify (their rows are marked verified=False)")
+    ev = sub.add_parser("evaluate", help="your own trained model and images, no ground truth: the automatic metrics "
+                        "of each method's maps, each beside how far the meta-evaluation found it can be trusted")
+    ev.add_argument("--model", required=True, help="module:Class, file.py:factory or torchvision.models:resnet18")
+    ev.add_argument("--weights", help="a state dict (.pt, tensors only) for the model")
+    ev.add_argument("--images", required=True, help="a folder of images, DIR/<class>/* or DIR/*")
+    ev.add_argument("--methods", default="gradient,integrated_gradients,smoothgrad,gradcam,occlusion,random",
+                    help="comma-separated method specs (default: %(default)s)")
+    ev.add_argument("--classes", type=_positive_int, help="the model's number of classes (default: the class folders)")
+    ev.add_argument("--side", type=_positive_int, default=64, help="image side in pixels (default 64)")
+    ev.add_argument("--limit", type=_positive_int, default=16, help="images per class (default 16)")
+    ev.add_argument("--auto-metrics", default="default", metavar="LIST", help="as for attrlab run")
+    ev.add_argument("--trust", help="a metaeval.csv of your own (default: the one shipped with attrlab)")
+    ev.add_argument("--batch-size", type=_positive_int, default=8)
+    ev.add_argument("--device", default="auto")
+    ev.add_argument("--out", default="runs/evaluate")
+    ev.add_argument("--no-progress", action="store_true")
     chk = sub.add_parser("check", help="a method's verdict: contract, sanity and ground-truth checks, each passing, "
                          "failing with its reason or skipped")
     chk.add_argument("methods", nargs="*", metavar="METHOD",
@@ -371,6 +388,30 @@ def _cmd_check(args) -> int:
     return 0 if failed == 0 else 1
 
 
+def _cmd_evaluate(args) -> int:
+    import pandas as pd
+
+    from .evaluate import evaluate
+
+    table = evaluate(args.model, args.images, _split(args.methods) or [], weights=args.weights, side=args.side,
+                     limit=args.limit, auto_metrics=args.auto_metrics, batch_size=args.batch_size,
+                     device=args.device, out=args.out, progress=not args.no_progress, trust=args.trust,
+                     n_classes=args.classes)
+    shown = table.T
+    with pd.option_context("display.width", 250, "display.max_columns", 30):
+        print(shown.to_string(float_format=lambda v: f"{v:.3f}", na_rep="–"))
+    from .metrics import direction
+
+    print("\ntrust (τ of the metric's ranking of methods against the ground truth's, real methods, 95% interval):")
+    for metric, line in table.attrs["trust"].items():
+        print(f"  {metric} {'↓' if direction(metric) == 'lower' else '↑'}: {line}")
+    failed = table.attrs["failed"]
+    for _, row in failed.head(10).iterrows():
+        print(f"failed: {row['method']} {row['metric']}: {row['error']}")
+    print(f"\n{Path(args.out) / 'evaluate.csv'}")
+    return 0
+
+
 def _cmd_meta(args) -> int:
     from .meta import load
     from .report.meta import terminal_table, write
@@ -475,7 +516,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         return {"run": _cmd_run, "report": _cmd_report, "list": _cmd_list, "compare": _cmd_compare,
-                "check": _cmd_check, "study": _cmd_study, "meta": _cmd_meta}[args.command](args)
+                "check": _cmd_check, "study": _cmd_study, "meta": _cmd_meta,
+                "evaluate": _cmd_evaluate}[args.command](args)
     except AttrlabError as e:
         print(f"attrlab: error: {e}", file=sys.stderr)
         return 2

@@ -100,7 +100,7 @@ def main() -> None:
                                            normalise=False, return_aggregate=False, disable_warnings=True)
     q_time, _ = best(lambda: q_fc(model=m1, x_batch=x1.numpy(), y_batch=t.numpy(), a_batch=a1.numpy(),
                                   device="cpu", softmax=False, batch_size=n), args.repeat)
-    o_time, _ = best(lambda: get_metric(f"faithfulness_correlation:runs=100")(Probe(m1, x1, t, a1)), args.repeat)
+    o_time, _ = best(lambda: get_metric("faithfulness_correlation:runs=100")(Probe(m1, x1, t, a1)), args.repeat)
     rows.append(("faithfulness_correlation", q_time, o_time, "same definition (subsets differ: see tests)"))
     for name, cls in (("sparseness", quantus.Sparseness), ("complexity", quantus.Complexity)):
         metric = cls(abs=True, normalise=True, return_aggregate=False, disable_warnings=True)

@@ -167,3 +167,51 @@ def test_smerfs_own_protocol_scores_the_exact_ground_truth_below_full_marks(tmp_
     smerf, attrlab = rows
     assert smerf["mass_focus"] < 0.75 and smerf["iou_focus"] < 0.85
     assert attrlab["mass_focus"] == pytest.approx(1.0) and attrlab["iou_focus"] == pytest.approx(1.0)
+
+
+def _user_material(tmp_path):
+    import torch
+    from PIL import Image
+
+    images = tmp_path / "imgs"
+    for k, name in enumerate(("cat", "dog")):
+        (images / name).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (24, 20), (60 * i, 100 * k, 30)).save(images / name / f"{i}.png")
+    (tmp_path / "net.py").write_text(
+        "import torch\n"
+        "class Net(torch.nn.Module):\n"
+        "    def __init__(self, input_shape, n_classes):\n"
+        "        super().__init__()\n"
+        "        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)\n"
+        "        self.head = torch.nn.Linear(4, n_classes)\n"
+        "    def forward(self, x):\n"
+        "        return self.head(torch.relu(self.conv(x)).mean((2, 3)))\n")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("user_net", tmp_path / "net.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(0)
+    torch.save(module.Net((3, 16, 16), 2).state_dict(), tmp_path / "net.pt")
+    torch.save(module.Net((3, 16, 16), 3).state_dict(), tmp_path / "wrong.pt")
+    pd.DataFrame([{"environment": "smerf", "metric": "deletion", "tau_without_controls": 0.42,
+                   "tau_without_controls_low": 0.2, "tau_without_controls_high": 0.6}]).to_csv(
+        tmp_path / "metaeval.csv", index=False)
+    return images
+
+
+def test_evaluate_runs_the_automatic_metrics_on_a_users_model_and_says_how_far_to_trust_each(tmp_path, capsys):
+    from attrlab.cli import main
+
+    images = _user_material(tmp_path)
+    args = ["evaluate", "--model", f"{tmp_path / 'net.py'}:Net", "--images", str(images), "--side", "16",
+            "--methods", "gradient,random", "--trust", str(tmp_path / "metaeval.csv"), "--out", str(tmp_path / "ev"),
+            "--no-progress"]
+    assert main(args + ["--weights", str(tmp_path / "net.pt")]) == 0
+    printed = capsys.readouterr().out
+    assert "deletion ↓: smerf τ +0.42 [+0.20, +0.60]" in printed and "insertion ↑: not meta-evaluated" in printed
+    table = pd.read_csv(tmp_path / "ev" / "evaluate.csv", index_col=0)
+    assert {"gradient", "random"} == set(table.index) and {"deletion", "sparseness", "confidence"} <= set(table.columns)
+    assert main(args + ["--weights", str(tmp_path / "wrong.pt")]) == 2
+    assert "does not fit" in capsys.readouterr().err
