@@ -210,7 +210,8 @@ def ladder(records: pd.DataFrame) -> pd.DataFrame:
     noise level and the metric's mean (higher-is-better aligned). A sound metric gives −1: the more
     noise in the ground-truth map, the worse it scores. The ground truth's own row says how the
     ladder reads on the headline."""
-    ok = records[(records["status"] == "ok") & records["method"].str.startswith("oracle")]
+    ok = records[(records["status"] == "ok") & records["method"].str.startswith("oracle")
+                 & records["metric"].map(lambda m: family(m) != "model")]
     if ok.empty:
         return pd.DataFrame()
     ok = ok.assign(noise=ok["method"].map(_noise_of))

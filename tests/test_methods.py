@@ -151,10 +151,13 @@ def test_a_samples_map_does_not_depend_on_its_batch():
         method = get_method(name)
         if method.label.endswith(":baseline=data"):
             method = get_method(f"{name}:baseline=zeros")
-        model, x, y = models[describe(name).modality]
+        info = describe(name)
+        model, x, y = models["image" if info.oracle else info.modality]
         index = torch.arange(8)
-        whole = method(model, x, y, sample_index=index)
-        alone = torch.cat([method(model, x[i:i + 1], y[i:i + 1], sample_index=index[i:i + 1]) for i in range(8)])
+        extra = {"oracle_map": torch.rand(8, *x.shape[2:]) > 0.5} if info.oracle else {}  # the ladder's control
+        whole = method(model, x, y, sample_index=index, **extra)
+        alone = torch.cat([method(model, x[i:i + 1], y[i:i + 1], sample_index=index[i:i + 1],
+                                  **{k: v[i:i + 1] for k, v in extra.items()}) for i in range(8)])
         scale = float(whole.abs().max()) or 1.0
         assert (whole - alone).abs().max() <= 1e-5 * scale + 1e-12, name
         checked += 1

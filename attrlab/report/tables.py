@@ -18,7 +18,7 @@ def load_records(out: str | Path) -> pd.DataFrame:
 
     path = Path(out) / "records.csv"
     try:
-        records = pd.read_csv(path, keep_default_na=False, na_values=["nan", "NaN", ""])
+        records = pd.read_csv(path, keep_default_na=False, na_values=["nan", "NaN", ""], low_memory=False)
     except FileNotFoundError:
         raise AttrlabError(f"{Path(out)} holds no records.csv; run `attrlab run ... --out {Path(out)}` first") from None
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
