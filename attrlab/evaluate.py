@@ -84,7 +84,14 @@ def trust_table(path: str | Path | None = None) -> pd.DataFrame:
     path = Path(path) if path else SHIPPED
     if not path.exists():
         raise AttrlabError(f"no meta-evaluation table at {path}; run `attrlab meta` and pass --trust its metaeval.csv")
-    return pd.read_csv(path)
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise AttrlabError(f"{path} is not a metaeval.csv: {type(exc).__name__}") from None
+    missing = {"environment", "metric", "tau_without_controls"} - set(table.columns)
+    if missing:
+        raise AttrlabError(f"{path} is not a metaeval.csv (no {', '.join(sorted(missing))} column)")
+    return table
 
 
 def trust_line(metric: str, table: pd.DataFrame) -> str:
@@ -118,7 +125,13 @@ def evaluate(model_ref: str, images: str, methods: list[str], *, weights: str | 
     from .runner import _one_line, resolve_device
 
     dev = resolve_device(device)
-    specs = automatic_specs(auto_metrics, "image") + ["confidence"]
+    if not methods:
+        raise AttrlabError("name at least one method (--methods gradient,integrated_gradients,...)")
+    shipped = trust_table(trust)  # a bad --trust fails before any work
+    from .metrics import describe_metric
+
+    specs = [s for s in automatic_specs(auto_metrics, "image") if describe_metric(s).needs != "annotation"]
+    specs += [] if "confidence" in specs else ["confidence"]  # your images have no region to point at
     bound = [get_method(m, defaults={"seed": seed}) for m in methods]
     x, labels, names = load_images(images, side, limit)
     model = load_model(model_ref, tuple(x.shape[1:]), n_classes or max(2, len(names)), weights).to(dev)
@@ -143,8 +156,9 @@ def evaluate(model_ref: str, images: str, methods: list[str], *, weights: str | 
                      for k, e in errors.items()]
     records = pd.DataFrame(rows)
     ok = records[records["status"] == "ok"]
+    if ok.empty:
+        raise AttrlabError("every method failed: " + "; ".join(sorted(set(records["error"])))[:400])
     table = ok.pivot_table(index="method", columns="metric", values="value", aggfunc="mean")
-    shipped = trust_table(trust)
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)

@@ -11,9 +11,9 @@ so that higher is better (the registry's declared direction):
 
 * **τ** — Kendall's τ_b between the two rankings of methods, with and without the ``random`` /
   ``edge`` / ``oracle`` controls (controls are easy to rank; the question is the real methods);
-* **regret** — the ground-truth score lost by choosing the method the automatic metric ranks
-  first instead of the best one;
-* **pairwise accuracy** — over pairs of methods whose ground-truth difference is significant
+* **regret** — the ground-truth score lost by choosing the real method the automatic metric ranks
+  first instead of the best real one;
+* **pairwise accuracy** — over pairs of real methods whose ground-truth difference is significant
   (a paired Wilcoxon test over the cell's samples, p < 0.05), the share that the automatic metric
   orders the same way;
 * **per-sample ρ** — Spearman's correlation between the ground-truth and automatic values of one
@@ -127,17 +127,19 @@ def agreement(records: pd.DataFrame, headlines: dict[str, str], include_unverifi
             if len(means) < 3:
                 continue
             g, a = _aligned(head, means["gt"]), _aligned(metric, means["auto"])
-            real = ~np.array([_is_control(m) for m in means.index])
-            best = g.max()
-            regret = float(best - g[int(np.nanargmax(a))])
+            real = ~np.array([_is_control(m) for m in means.index], dtype=bool)
+            # regret among the real methods: the controls and the oracle are not a user's choice
+            regret = float(g[real].max() - g[real][int(np.nanargmax(a[real]))]) if real.any() else float("nan")
+            real_names = set(means.index[real])
             row = {"environment": env, "setting": setting, "model_id": model, "metric": metric, "ground_truth": head,
                    "verified": bool(cell["verified"].astype(bool).all()),
                    "methods": int(len(means)), "tau": _tau(g, a),
                    "tau_without_controls": _tau(g[real], a[real]) if real.sum() >= 3 else float("nan"),
-                   "regret": regret, "pairwise_accuracy": _pairwise(gt, auto, head, metric),
-                   "per_sample_rho": _per_sample(gt, auto),
+                   "regret": regret,
+                   "pairwise_accuracy": _pairwise(_only(gt, real_names), _only(auto, real_names), head, metric),
+                   "per_sample_rho": _per_sample(_only(gt, real_names), _only(auto, real_names), head, metric),
                    "undefined": float(auto.isna().mean())}
-            if "confidence" in wide:
+            if "confidence" in wide:  # raw, not aligned: does the value move with the model's confidence?
                 row["confidence_rho"] = _spearman(wide["confidence"].to_numpy(float), auto.to_numpy(float))
             rows.append(row)
     return pd.DataFrame(rows)
@@ -166,8 +168,14 @@ def _pairwise(gt: pd.Series, auto: pd.Series, head: str, metric: str) -> float:
     return agree / total if total else float("nan")
 
 
-def _per_sample(gt: pd.Series, auto: pd.Series) -> float:
-    rhos = [_spearman(gt.xs(m, level="method").to_numpy(float), auto.xs(m, level="method").to_numpy(float))
+def _only(values: pd.Series, methods: set) -> pd.Series:
+    return values[values.index.get_level_values("method").isin(methods)]
+
+
+def _per_sample(gt: pd.Series, auto: pd.Series, head: str, metric: str) -> float:
+    """Mean over methods of Spearman's ρ between the aligned ground-truth and automatic values of
+    one method's samples."""
+    rhos = [_spearman(_aligned(head, gt.xs(m, level="method")), _aligned(metric, auto.xs(m, level="method")))
             for m in dict.fromkeys(gt.index.get_level_values("method"))]
     rhos = [r for r in rhos if not np.isnan(r)]
     return float(np.mean(rhos)) if rhos else float("nan")

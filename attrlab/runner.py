@@ -258,7 +258,7 @@ def run(config: RunConfig) -> Path:
         if values is not None and auto[ev.setting]:  # ground-truth-free metrics, while the maps are in memory
             region = pointing_region(part, registered.spec.pointing)
             probe = Probe(model, inputs, targets, attributions, context, config.seed, method,
-                          None if region is None else region.to(device))
+                          None if region is None else region.to(device), frozenset(part.shared))
             measured = score_automatic(auto[ev.setting], probe)
             values.update(measured.values)
         rows = _records_for_batch(part, start, method.label, values, error, config.seed, model_id, verified,

@@ -262,6 +262,8 @@ def test_every_metric_declares_direction_inputs_and_cost_and_names_are_checked()
         get_metric("mass_focus")
     assert "deletion:substrate=true" in automatic_specs(None, "image", {"true_baseline"})
     assert "deletion:substrate=true" not in automatic_specs(None, "image")
+    added = automatic_specs("+road_morf", "image")  # +name adds to the defaults
+    assert "road_morf" in added and "deletion" in added and "confidence" in added
 
 
 def test_a_run_records_automatic_metrics_a_failing_one_and_a_users_own(tmp_path):

@@ -21,11 +21,15 @@ from .registry import register_metric
 
 
 def _magnitude(probe: Probe) -> torch.Tensor:
-    """|a| per feature, ``(N, d)``: Σ_c |a_c| per pixel for image maps, |a| per token."""
+    """|a| per feature, ``(N, d)``: Σ_c |a_c| per pixel for image maps, |a| per token (padding,
+    id 0, counts as 0: a document's length must not change its sparseness)."""
     a = probe.attributions.float()
     if probe.is_image and a.dim() == 4:
         a = a.abs().sum(1)
-    return a.abs().flatten(1)
+    a = a.abs()
+    if not probe.is_image and a.dim() == 2:
+        a = a * (probe.inputs != 0)
+    return a.flatten(1)
 
 
 def gini(magnitude: torch.Tensor) -> torch.Tensor:
@@ -91,7 +95,7 @@ def pointing_hits(relevance: torch.Tensor, region: torch.Tensor) -> torch.Tensor
         raise AttrlabError(f"map shape {tuple(relevance.shape)} does not match region shape {tuple(region.shape)}")
     r = relevance.flatten(1).double()
     m = region.flatten(1).to(r.device)
-    tied = r >= r.amax(1, keepdim=True)
+    tied = (r >= r.amax(1, keepdim=True)) & torch.isfinite(r)
     share = (tied & m).sum(1).double() / tied.sum(1).double()
     return torch.where(m.any(1), share, torch.full_like(share, float("nan"))).float()
 
@@ -103,4 +107,7 @@ def pointing_hits(relevance: torch.Tensor, region: torch.Tensor) -> torch.Tensor
 def pointing_game(probe: Probe) -> torch.Tensor:
     if probe.region is None:
         raise AttrlabError("pointing_game needs a region to point at; this environment declares none")
-    return pointing_hits(probe.relevance(), probe.region)
+    relevance = probe.relevance()
+    if not probe.is_image:  # padding is never pointed at
+        relevance = torch.where(probe.inputs != 0, relevance, torch.full_like(relevance, -torch.inf))
+    return pointing_hits(relevance, probe.region)

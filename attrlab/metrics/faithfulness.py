@@ -274,8 +274,8 @@ def sensitivity_max(probe: Probe, samples: int = 10, radius: float = 0.02) -> to
         if isinstance(inputs, tuple):  # Captum passes a tuple and expects one back
             return (explain(inputs[0]),)
         factor = len(inputs) // n
-        context = {k: (v.repeat_interleave(factor, 0) if torch.is_tensor(v) and v.dim() and len(v) == n else v)
-                   for k, v in probe.context.items()}
+        context = {k: (v.repeat_interleave(factor, 0) if k not in probe.shared and torch.is_tensor(v) and v.dim()
+                       and len(v) == n else v) for k, v in probe.context.items()}
         with torch.enable_grad():
             return probe.method(probe.model, inputs, probe.targets.repeat_interleave(factor), **context).detach()
 

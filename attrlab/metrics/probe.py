@@ -45,6 +45,7 @@ class Probe:
     seed: int = 0
     method: Callable | None = None
     region: torch.Tensor | None = None
+    shared: frozenset = frozenset()  # context keys that are whole sets, not one row per sample (reference_set)
     passes: float = 0.0
     _memo: dict = field(default_factory=dict, repr=False)
 

@@ -281,6 +281,8 @@ def _user_metric(ref: str) -> BoundMetric:
     name = ref.split(":")[-1]
     info = MetricInfo(name, getattr(fn, "__doc__", None) or f"the user's metric {ref}", "automatic", "model",
                       getattr(fn, "inputs", "any"), declared, getattr(fn, "cost", "?"), call)
+    if name not in _REGISTRY:  # its records carry its name: reports in this process read its direction
+        _REGISTRY[name] = info
     return BoundMetric(name, info, {}, call)
 
 
@@ -308,6 +310,9 @@ def automatic_specs(requested: str | list[str] | tuple | None, modality: str,
         requested = [DEFAULT]
     if isinstance(requested, str):
         requested = [r.strip() for r in requested.split(",") if r.strip()]
+    requested = list(requested)
+    if any(r.startswith("+") for r in requested) and not {DEFAULT, "all", "none"} & set(requested):
+        requested = [DEFAULT] + requested  # +name adds to the defaults
     out: list[str] = []
     for item in requested:
         if item == "none":

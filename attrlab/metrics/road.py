@@ -64,10 +64,11 @@ def linear_impute(images: torch.Tensor, keep: torch.Tensor, tol: float = 1e-5, m
     rz = dot(r, z)
     stop = (tol * rhs.abs().amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12))
     for _ in range(max_iter):
-        if bool((r.abs().amax(dim=(1, 2, 3), keepdim=True) <= stop).all()):
+        active = r.abs().amax(dim=(1, 2, 3), keepdim=True) > stop  # a converged system stops moving, so an
+        if not bool(active.any()):                                 # image's fill never depends on its batch
             break
         ap = apply(p)
-        alpha = rz / dot(p, ap).clamp_min(1e-30)
+        alpha = torch.where(active, rz / dot(p, ap).clamp_min(1e-30), torch.zeros_like(rz))
         sol = sol + alpha * p
         r = r - alpha * ap
         z = r / diag

@@ -107,6 +107,9 @@ def compare(paths, out: str | Path, metric: str | None = None, include_unverifie
         score = pd.Series({m: v.mean() for m, v in per.items()}, dtype=float)
         columns[f"{label}: {name}"] = score
         ranks[f"rank in {label}"] = score.rank(ascending=lower[label], method="min")
+    if all(v.dropna().empty for v in columns.values()):
+        raise AttrlabError(f"no run holds a value of {chosen or 'its headline metric'} for a verified model"
+                           + ("; --include-unverified keeps unverified runs" if not include_unverified else ""))
     table = pd.DataFrame({**{k: v for pair in zip(columns.items(), ranks.items()) for k, v in pair}})
     rank_cols = [c for c in table.columns if c.startswith("rank in ")]
     table["runs"] = table[rank_cols].notna().sum(1)

@@ -223,7 +223,13 @@ def write(records: pd.DataFrame, heads: dict, out: Path, include_unverified: boo
     dropped = meta.left_out(records, heads, include_unverified)
     dropped.to_csv(out / "metaeval_left_out.csv", index=False)
     summary = meta.summarise(cells)
-    if not summary.empty and not costs.empty:
+    if summary.empty:
+        from ..errors import AttrlabError
+
+        why = "; ".join(sorted(set(dropped["why"]))) if not dropped.empty else "fewer than three methods with both scores"
+        raise AttrlabError(f"no environment × setting × model has three methods with a ground-truth and an automatic "
+                           f"score to compare ({why})")
+    if not costs.empty:
         summary = summary.merge(costs, on=["environment", "metric"], how="left")
     ladder = meta.ladder(records)
     orders = meta.order_consistency(records)
