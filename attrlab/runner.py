@@ -126,6 +126,21 @@ def _records_for_batch(ev: EvalSet, start: int, method_label: str, values: dict[
     return rows
 
 
+def _directions(specs: list[str]) -> dict[str, str]:
+    """Each automatic metric's records name → its declared direction (a user's metric is known by
+    its function's name), written to config.json for reports made later."""
+    from .metrics.registry import get_metric
+
+    out = {}
+    for spec in specs:
+        try:
+            bound = get_metric(spec)
+        except AttrlabError:
+            continue
+        out[bound.label] = bound.info.direction
+    return out
+
+
 def oracle_map(gt) -> torch.Tensor:
     """The ground truth as a map: positive − negative where signed ground truth exists, else the
     focus mask (what the ``oracle`` control mixes with noise)."""
@@ -211,6 +226,7 @@ def run(config: RunConfig) -> Path:
         "metrics": asdict(metrics), "batch_size": config.batch_size, "model_id": model_id,
         "attrlab_version": __version__,
         "headline": {"metric": registered.spec.headline[0], "name": registered.spec.headline[1]},
+        "metric_directions": _directions(automatic_specs(metrics.automatic, registered.spec.modality)),
     }, indent=2, default=str))
 
     jobs = []

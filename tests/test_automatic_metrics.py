@@ -286,6 +286,9 @@ def test_a_run_records_automatic_metrics_a_failing_one_and_a_users_own(tmp_path)
     jobs = pd.read_csv(out / "jobs.csv")
     assert (jobs["auto_seconds"] > 0).all() and jobs["forward_passes"].str.contains('"deletion:steps=4": 5.0').all()
     assert "Automatic (ground-truth-free) metrics" in (out / "report.html").read_text()
+    import json
+
+    assert json.loads((out / "config.json").read_text())["metric_directions"]["peak"] == "higher"
 
 
 def test_a_metric_that_fails_is_recorded_and_the_others_go_on():
@@ -303,3 +306,17 @@ def test_cli_refuses_an_unknown_or_inapplicable_metric_in_one_line(tmp_path, cap
     assert main(["run", "text-attention", "--auto-metrics", "insertion", "--out", str(tmp_path / "b")]) == 2
     assert "takes image inputs" in capsys.readouterr().err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_later_process_reads_a_users_metric_direction_from_the_runs_config(tmp_path):
+    import json
+
+    from attrlab.metrics import direction
+    from attrlab.report.tables import load_records
+
+    pd.DataFrame([dict(environment="e", setting="s", seed=0, model_id="m", method="g", sample=0,
+                       metric="my_lower_metric", value=1.0, status="ok")]).to_csv(tmp_path / "records.csv", index=False)
+    (tmp_path / "config.json").write_text(json.dumps({"metric_directions": {"my_lower_metric": "lower"}}))
+    assert direction("my_lower_metric") == "higher"  # unknown: the default
+    load_records(tmp_path)
+    assert direction("my_lower_metric") == "lower"

@@ -286,6 +286,18 @@ def _user_metric(ref: str) -> BoundMetric:
     return BoundMetric(name, info, {}, call)
 
 
+def remember(directions: dict) -> None:
+    """Declare the metrics a run folder recorded but this process does not know (a user's
+    ``module:function``, by name) with the directions the run wrote to ``config.json``, so a later
+    ``attrlab report`` / ``compare`` / ``meta`` ranks them the right way."""
+    _load_builtin()
+    for name, way in (directions or {}).items():
+        base = name.split(":")[0]
+        if base not in _REGISTRY and way in DIRECTIONS:
+            _REGISTRY[base] = MetricInfo(base, "a metric recorded by a run (declared in its config.json)",
+                                         "automatic", "model", "any", way)
+
+
 DEFAULT = "default"
 
 

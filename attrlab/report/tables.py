@@ -28,7 +28,22 @@ def load_records(out: str | Path) -> pd.DataFrame:
     if missing:
         raise AttrlabError(f"{path} is not an attrlab records file (no column {', '.join(missing)}); rerun the run")
     records["value"] = pd.to_numeric(records["value"], errors="coerce")
+    _remember_directions(Path(out))
     return records
+
+
+def _remember_directions(out: Path) -> None:
+    """The directions a run declared for its metrics (config.json; a study's units'), so that a
+    user's own metric is ranked the right way in reports made by another process."""
+    import json
+
+    from ..metrics.registry import remember
+
+    for config in [out / "config.json", *sorted(out.glob("units/*/config.json"))]:
+        try:
+            remember(json.loads(config.read_text()).get("metric_directions", {}))
+        except (OSError, ValueError, AttributeError):
+            continue
 
 
 def summary(records: pd.DataFrame) -> pd.DataFrame:
