@@ -97,6 +97,10 @@ def trust_table(path: str | Path | None = None) -> pd.DataFrame:
 def trust_line(metric: str, table: pd.DataFrame) -> str:
     """How far ``metric`` agreed with the ground truth where it was measured, in one line."""
     base = metric.split(":")[0]
+    from .metrics.registry import family
+
+    if family(base) == "model":
+        return "the model's probability for the predicted class: not a score of the map"
     rows = table[table["metric"].isin([metric, base])]
     if rows.empty:
         return "not meta-evaluated"
