@@ -125,7 +125,7 @@ def evaluate(model_ref: str, images: str, methods: list[str], *, weights: str | 
 
     from .evaluation import score_automatic
     from .methods import get_method
-    from .metrics import Probe, automatic_specs
+    from .metrics import Probe, automatic_specs, get_metric
     from .runner import _one_line, resolve_device
 
     dev = resolve_device(device)
@@ -137,6 +137,7 @@ def evaluate(model_ref: str, images: str, methods: list[str], *, weights: str | 
     specs = [s for s in automatic_specs(auto_metrics, "image") if describe_metric(s).needs != "annotation"]
     specs += [] if "confidence" in specs else ["confidence"]  # your images have no region to point at
     bound = [get_method(m, defaults={"seed": seed}) for m in methods]
+    metrics = [get_metric(s) for s in specs]  # bound once, not per job
     x, labels, names = load_images(images, side, limit)
     model = load_model(model_ref, tuple(x.shape[1:]), n_classes or max(2, len(names)), weights).to(dev)
     with torch.no_grad():
@@ -148,7 +149,7 @@ def evaluate(model_ref: str, images: str, methods: list[str], *, weights: str | 
         context = {"sample_index": torch.arange(start, start + len(xs), device=dev)}
         try:
             maps = method(model, xs, ts, **context)
-            measured = score_automatic([s for s in specs], Probe(model, xs, ts, maps, context, seed, method))
+            measured = score_automatic(metrics, Probe(model, xs, ts, maps, context, seed, method))
             values, errors = measured.values, measured.errors
         except Exception as exc:  # a failing method is recorded, never fatal
             values, errors = {}, {"error": _one_line(exc)}

@@ -139,7 +139,8 @@ class AutomaticResult:
 
 
 def score_automatic(specs, probe) -> AutomaticResult:
-    """Every automatic metric named in ``specs`` (:func:`attrlab.metrics.automatic_specs`) on one
+    """Every automatic metric in ``specs`` (names from :func:`attrlab.metrics.automatic_specs`, or
+    metrics already bound with :func:`attrlab.metrics.get_metric`) on one
     job's :class:`~attrlab.metrics.Probe`. A metric that fails is recorded with its error and
     the others go on; a value must be one finite-or-NaN number per sample.
 
@@ -154,14 +155,14 @@ def score_automatic(specs, probe) -> AutomaticResult:
     """
     import time
 
-    from .metrics.registry import get_metric
+    from .metrics.registry import BoundMetric, get_metric
 
     values, errors, passes, seconds = {}, {}, {}, {}
-    for spec in specs:
+    for spec in specs:  # specs, or metrics bound once per run (a user's file is then imported once)
         before, t0 = probe.passes, time.perf_counter()
-        label = spec
+        label = spec.label if isinstance(spec, BoundMetric) else spec
         try:
-            metric = get_metric(spec)
+            metric = spec if isinstance(spec, BoundMetric) else get_metric(spec)
             label = metric.label  # a user's module:function is recorded by its function's name
             out = torch.as_tensor(metric(probe)).detach().float().cpu().reshape(-1)
             if out.shape != (probe.n,):

@@ -126,19 +126,24 @@ def _records_for_batch(ev: EvalSet, start: int, method_label: str, values: dict[
     return rows
 
 
+def _bind(specs: list[str]) -> list:
+    """Automatic metric specs as bound metrics; a spec that cannot be bound stays a string, so its
+    jobs record the error."""
+    from .metrics.registry import get_metric
+
+    out = []
+    for spec in specs:
+        try:
+            out.append(get_metric(spec))
+        except AttrlabError:
+            out.append(spec)
+    return out
+
+
 def _directions(specs: list[str]) -> dict[str, str]:
     """Each automatic metric's records name → its declared direction (a user's metric is known by
     its function's name), written to config.json for reports made later."""
-    from .metrics.registry import get_metric
-
-    out = {}
-    for spec in specs:
-        try:
-            bound = get_metric(spec)
-        except AttrlabError:
-            continue
-        out[bound.label] = bound.info.direction
-    return out
+    return {m.label: m.info.direction for m in _bind(specs) if not isinstance(m, str)}
 
 
 def oracle_map(gt) -> torch.Tensor:
@@ -230,8 +235,8 @@ def run(config: RunConfig) -> Path:
     }, indent=2, default=str))
 
     jobs = []
-    auto = {ev.setting: automatic_specs(metrics.automatic, registered.spec.modality, set(ev.context))
-            for ev in env.eval_sets}
+    auto = {ev.setting: _bind(automatic_specs(metrics.automatic, registered.spec.modality, set(ev.context)))
+            for ev in env.eval_sets}  # bound once: no spec is parsed (nor a user's file imported) per job
     for ev in env.eval_sets:
         _save_samples(out, ev)
         for method in methods:

@@ -23,6 +23,7 @@ import torch
 
 from ..errors import AttrlabError, unknown_name
 from ..imports import is_reference
+from ..specs import parse_params
 from ..keys import callable_id
 from ..metrics.reduce import DEFAULT_READING, check_reading
 
@@ -86,20 +87,6 @@ def describe(name: str) -> MethodInfo:
     return _REGISTRY[name]
 
 
-def _convert(value: str, default: Any) -> Any:
-    if isinstance(default, bool):
-        if value.lower() in ("1", "true", "yes"):
-            return True
-        if value.lower() in ("0", "false", "no"):
-            return False
-        raise AttrlabError(f"'{value}' is not a boolean")
-    if isinstance(default, int):
-        return int(value)
-    if isinstance(default, float):
-        return float(value)
-    return value
-
-
 def parse_spec(spec: str) -> tuple[str, dict]:
     """Split ``name:key=value:...`` into the name and typed parameters (types from the defaults).
 
@@ -111,18 +98,9 @@ def parse_spec(spec: str) -> tuple[str, dict]:
     parts = [p for p in spec.strip().split(":") if p]
     if not parts:
         raise AttrlabError("empty method name")
-    name, params = parts[0], {}
+    name = parts[0]
     info = describe(name)
-    for part in parts[1:]:
-        if "=" not in part:
-            raise AttrlabError(f"method parameter '{part}' in '{spec}' must look like key=value")
-        key, value = part.split("=", 1)
-        if key not in info.defaults:
-            raise AttrlabError(f"method '{name}' has no parameter '{key}'; it takes: {', '.join(sorted(info.defaults)) or 'none'}")
-        try:
-            params[key] = _check_param(name, key, _convert(value, info.defaults[key]))
-        except ValueError as e:
-            raise AttrlabError(f"bad value for {name}:{key}: {e}") from None
+    params = {k: _check_param(name, k, v) for k, v in parse_params(spec, info.defaults, "method").items()}
     return name, params
 
 

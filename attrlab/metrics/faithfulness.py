@@ -20,7 +20,8 @@ from __future__ import annotations
 import torch
 
 from ..errors import AttrlabError
-from .probe import OUTPUTS, SUBSTRATES, Probe, auc, perturbation_curve, step_counts, substrate
+from .probe import OUTPUTS, SUBSTRATES, Probe, auc, perturbation_curve, step_counts
+from .probe import substrate as make_substrate  # the metrics' parameter is called substrate
 from .registry import register_metric
 from .road import noisy_linear_impute
 
@@ -49,7 +50,7 @@ def deletion_curve(probe: Probe, *, most_relevant_first: bool = True, steps: int
 
     def make():
         d = probe.relevance()[0].numel()
-        return perturbation_curve(probe, probe.order(most_relevant_first), x, substrate(probe, substrate_kind),
+        return perturbation_curve(probe, probe.order(most_relevant_first), x, make_substrate(probe, substrate_kind),
                                   step_counts(d, steps), output)
     return probe.memo(key, make)
 
@@ -77,14 +78,10 @@ def deletion(probe: Probe, steps: int = 20, output: str = "probability", substra
 def insertion(probe: Probe, steps: int = 20, output: str = "probability", substrate: str = "blur") -> torch.Tensor:
     _need_image(probe, "insertion")
     d = probe.relevance()[0].numel()
-    start = _substrate(probe, substrate)
+    start = make_substrate(probe, substrate)
     curve = probe.memo(("insertion", steps, output, substrate), lambda: perturbation_curve(
         probe, probe.order(True), start, probe.inputs.float(), step_counts(d, steps), output))
     return auc(curve)
-
-
-def _substrate(probe: Probe, kind: str) -> torch.Tensor:
-    return substrate(probe, kind)
 
 
 @register_metric("srg", "symmetric relevance gain (Blücher et al. 2024): deletion's area least-relevant-first "
@@ -193,7 +190,7 @@ def faithfulness_correlation(probe: Probe, runs: int = 100, subset: float = 0.05
     _need_image(probe, "faithfulness_correlation")
     d = probe.relevance()[0].numel()
     subsets = random_subsets(probe, runs, max(1, round(subset * d)))
-    return faithfulness_correlation_of(probe, subsets, _substrate(probe, substrate), output)
+    return faithfulness_correlation_of(probe, subsets, make_substrate(probe, substrate), output)
 
 
 def _check_fc(runs: int = 100, subset: float = 0.05, substrate: str = "zeros", output: str = "logit") -> None:

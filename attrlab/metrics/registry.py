@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 from ..errors import AttrlabError, unknown_name
 from ..imports import is_reference
+from ..specs import parse_params
 
 FAMILIES = ("ground truth", "automatic", "model")  # model: a fact about the model's output, not a map's score
 # annotation: a region a person would point to; method: the method itself (the metric explains again)
@@ -208,21 +209,6 @@ class BoundMetric:
         return self.fn(probe, **self.params)
 
 
-def _convert(value: str, default: Any, where: str) -> Any:
-    try:
-        if isinstance(default, bool):
-            if value.lower() in ("1", "true", "yes", "0", "false", "no"):
-                return value.lower() in ("1", "true", "yes")
-            raise ValueError(f"'{value}' is not a boolean")
-        if isinstance(default, int):
-            return int(value)
-        if isinstance(default, float):
-            return float(value)
-    except ValueError as exc:
-        raise AttrlabError(f"bad value for {where}: {exc}") from None
-    return value
-
-
 def get_metric(spec: str) -> BoundMetric:
     """An automatic metric from a spec (``name`` or ``name:key=value:...``) or a user's reference
     (``module:function`` / ``file.py:function`` declaring ``fn.direction``).
@@ -241,15 +227,7 @@ def get_metric(spec: str) -> BoundMetric:
     if info.fn is None:
         raise AttrlabError(f"'{head}' is a ground-truth metric: every run computes it; name automatic metrics "
                            f"here ({', '.join(list_metrics('automatic'))})")
-    params = {}
-    for part in [p for p in spec.split(":")[1:] if p]:
-        key, eq, value = part.partition("=")
-        if not eq:
-            raise AttrlabError(f"metric parameter '{part}' in '{spec}' must look like key=value")
-        if key not in info.defaults:
-            raise AttrlabError(f"metric '{head}' has no parameter '{key}'; it takes: "
-                               f"{', '.join(sorted(info.defaults)) or 'none'}")
-        params[key] = _convert(value, info.defaults[key], f"{head}:{key}")
+    params = parse_params(spec, info.defaults, "metric")
     full = {**info.defaults, **params}
     check = getattr(info.fn, "check_params", None)
     if check is not None:
