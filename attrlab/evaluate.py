@@ -132,12 +132,11 @@ def evaluate(model_ref: str, images: str, methods: list[str], *, weights: str | 
     if not methods:
         raise AttrlabError("name at least one method (--methods gradient,integrated_gradients,...)")
     shipped = trust_table(trust)  # a bad --trust fails before any work
-    from .metrics import describe_metric
-
-    specs = [s for s in automatic_specs(auto_metrics, "image") if describe_metric(s).needs != "annotation"]
-    specs += [] if "confidence" in specs else ["confidence"]  # your images have no region to point at
+    metrics = [get_metric(s) for s in automatic_specs(auto_metrics, "image")]  # bound once, not per job
+    metrics = [m for m in metrics if m.info.needs != "annotation"]  # your images have no region to point at
+    if "confidence" not in {m.label for m in metrics}:
+        metrics.append(get_metric("confidence"))
     bound = [get_method(m, defaults={"seed": seed}) for m in methods]
-    metrics = [get_metric(s) for s in specs]  # bound once, not per job
     x, labels, names = load_images(images, side, limit)
     model = load_model(model_ref, tuple(x.shape[1:]), n_classes or max(2, len(names)), weights).to(dev)
     with torch.no_grad():

@@ -289,6 +289,13 @@ def test_a_run_records_automatic_metrics_a_failing_one_and_a_users_own(tmp_path)
     import json
 
     assert json.loads((out / "config.json").read_text())["metric_directions"]["peak"] == "higher"
+    from attrlab.metrics.registry import _REGISTRY
+    from attrlab.report.compare import compare
+
+    _REGISTRY.pop("peak", None)  # as in a later process: compare learns the metric from the run folder
+    assert "peak" in compare([out], tmp_path / "cmp", metric="peak").columns[0]
+    with pytest.raises(AttrlabError, match="no run records metric 'nope'"):
+        compare([out], tmp_path / "cmp", metric="nope")
 
 
 def test_a_metric_that_fails_is_recorded_and_the_others_go_on():

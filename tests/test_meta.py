@@ -198,6 +198,9 @@ def _user_material(tmp_path):
     torch.manual_seed(0)
     torch.save(module.Net((3, 16, 16), 2).state_dict(), tmp_path / "net.pt")
     torch.save(module.Net((3, 16, 16), 3).state_dict(), tmp_path / "wrong.pt")
+    (tmp_path / "mine.py").write_text("def peak(model, inputs, targets, attributions):\n"
+                                      "    return attributions.abs().flatten(1).amax(1)\n"
+                                      "peak.direction = 'higher'\n")
     pd.DataFrame([{"environment": "smerf", "metric": "deletion", "tau_without_controls": 0.42,
                    "tau_without_controls_low": 0.2, "tau_without_controls_high": 0.6}]).to_csv(
         tmp_path / "metaeval.csv", index=False)
@@ -210,11 +213,13 @@ def test_evaluate_runs_the_automatic_metrics_on_a_users_model_and_says_how_far_t
     images = _user_material(tmp_path)
     args = ["evaluate", "--model", f"{tmp_path / 'net.py'}:Net", "--images", str(images), "--side", "16",
             "--methods", "gradient,random", "--trust", str(tmp_path / "metaeval.csv"), "--out", str(tmp_path / "ev"),
+            "--auto-metrics", f"+{tmp_path / 'mine.py'}:peak",
             "--no-progress"]
     assert main(args + ["--weights", str(tmp_path / "net.pt")]) == 0
     printed = capsys.readouterr().out
     assert "deletion ↓: smerf τ +0.42 [+0.20, +0.60]" in printed and "insertion ↑: not meta-evaluated" in printed
     table = pd.read_csv(tmp_path / "ev" / "evaluate.csv", index_col=0)
-    assert {"gradient", "random"} == set(table.index) and {"deletion", "sparseness", "confidence"} <= set(table.columns)
+    assert {"gradient", "random"} == set(table.index)
+    assert {"deletion", "sparseness", "confidence", "peak"} <= set(table.columns)
     assert main(args + ["--weights", str(tmp_path / "wrong.pt")]) == 2
     assert "does not fit" in capsys.readouterr().err

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AttrlabError
-from ..metrics.registry import describe_metric, direction
+from ..metrics.registry import direction
 from .tables import load_records
 
 N_BOOT = 1000
@@ -66,14 +66,15 @@ def compare(paths, out: str | Path, metric: str | None = None, include_unverifie
     out (a method of an unverified model, one whose records all failed, a run without the metric)
     is written to ``out/left_out.csv`` with the reason; ``include_unverified`` keeps unverified
     runs, their column marked ``(unverified)``."""
-    if metric is not None:
-        describe_metric(metric)  # an unknown name: one line, before any work
     folders = run_folders(paths)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     columns, ranks, samples, merged = {}, {}, {}, []
     names = []
-    loaded = [(folder, load_records(folder)) for folder in folders]
+    loaded = [(folder, load_records(folder)) for folder in folders]  # (and the directions the runs declared)
+    if metric is not None and not any(metric in set(records["metric"]) for _, records in loaded):
+        recorded = sorted(set().union(*(set(r["metric"]) for _, r in loaded)))
+        raise AttrlabError(f"no run records metric '{metric}'; they record: {', '.join(recorded)}")
     heads = [_headline(folder, records) for folder, records in loaded]
     envs = [h[0] for h in heads]
     chosen = metric
