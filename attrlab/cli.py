@@ -150,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     mt.add_argument("runs", nargs="+", metavar="RUN_OR_STUDY", help="run folders, study folders, or folders of runs")
     mt.add_argument("--out", help="where metaeval.csv, meta.html and figures go (default: meta/ beside the first)")
     mt.add_argument("--include-unverified", action="store_true",
-                    help="keep methods of models that did not verify (their rows are marked verified=False)")
+                    help="keep methods of models that did not verify (their rows are marked verified=False) and ground "
+                    "truth that is only plausible (the grid pointing game)")
     ev = sub.add_parser("evaluate", help="your own trained model and images, no ground truth: the automatic metrics "
                         "of each method's maps, each beside how far the meta-evaluation found it can be trusted")
     ev.add_argument("--model", required=True, help="module:Class, file.py:factory or torchvision.models:resnet18")
@@ -329,10 +330,16 @@ def _print_headline(out: Path) -> None:
 
     records = load_records(out)
     table = summary(records)
-    verdict = json.loads((out / "verification.json").read_text()).get("passed")
+    verification = json.loads((out / "verification.json").read_text())
+    verdict = verification.get("passed")
     print(f"\n{out}: model {'verified' if verdict else 'NOT VERIFIED'}; {records['method'].nunique()} methods")
-    cols = [c for c in ("overall_f1", "positive_f1", "negative_f1", "mass_focus", "mass_avoid", "iou_focus")
-            if c in table.columns]
+    for setting, v in (verification.get("settings") or {}).items():
+        if isinstance(v, dict) and not v.get("passed") and v.get("reason"):
+            print(f"  {setting}: {v['reason']}")
+    config = json.loads((out / "config.json").read_text()) if (out / "config.json").exists() else {}
+    headline = (config.get("headline") or {}).get("metric")
+    cols = [c for c in dict.fromkeys([headline, "overall_f1", "positive_f1", "negative_f1", "mass_focus", "mass_avoid",
+                                      "iou_focus"]) if c and c in table.columns]
     if cols:
         for setting in dict.fromkeys(table.index.get_level_values(0)):
             t = table.loc[setting, cols].sort_values(cols[0], ascending=False)

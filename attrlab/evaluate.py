@@ -61,21 +61,11 @@ def load_model(ref: str, input_shape: tuple, n_classes: int, weights: str | None
     """The user's model (``module:Class`` / ``file.py:factory`` / ``torchvision.models:resnet18``),
     with its state dict from ``weights`` (tensors only, ``weights_only=True``); a mismatch between
     the weights and the model is one line."""
-    from .models.user import build_user_model
-    from .storage import load_tensors
+    from .models.user import build_user_model, load_weights
 
     model = build_user_model(ref, input_shape, n_classes)
     if weights:
-        state = load_tensors(Path(weights))
-        if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-            state = state["state_dict"]
-        if not isinstance(state, dict):
-            raise AttrlabError(f"{weights} holds {type(state).__name__}, not a state dict")
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as exc:
-            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-            raise AttrlabError(f"{weights} does not fit {ref}: {' '.join(lines[1:3])[:300]}") from None
+        load_weights(model, weights, ref)
     return model.eval()
 
 

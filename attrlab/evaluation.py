@@ -13,10 +13,12 @@ import torch
 
 from .core import GroundTruth
 from .errors import AttrlabError
-from .metrics import (DEFAULT_READING, attribution_mass, box_blur, mean_attribution, precision_recall_f1,
+from .metrics import (DEFAULT_READING, attribution_mass, box_blur, mean_attribution, positive_share, precision_recall_f1,
                       read_channels, reduce_channels, signed_precision_recall_f1, topk_iou)
 
 PROTOCOLS = ("attrlab", "smerf")
+
+EXTRA_METRICS = ("localisation",)
 
 
 @dataclass(frozen=True)
@@ -84,9 +86,12 @@ def smerf_magnitude(attributions: torch.Tensor, blur: int = 7,
 
 
 def score(attributions: torch.Tensor, gt: GroundTruth, config: MetricConfig = MetricConfig(),
-          chunk: int = 256, reading: str = DEFAULT_READING) -> dict[str, torch.Tensor]:
+          chunk: int = 256, reading: str = DEFAULT_READING, extra: tuple = ()) -> dict[str, torch.Tensor]:
     """Every applicable metric, each a tensor of one value per sample. ``reading``: how the smerf
     protocol reads the method's channels (the method declares it: ``BoundMethod.reading``).
+    ``extra``: ground-truth metrics an environment declares beyond these
+    (:attr:`EnvironmentSpec.ground_truth_metrics`): ``localisation``, Rao et al.'s share of the
+    positive channel-summed attribution on ``focus``.
 
     Large batches are scored ``chunk`` samples at a time: the metrics are memory-bound, and chunks
     that fit in the CPU cache run several times faster than one pass over 10,000 maps.
@@ -98,7 +103,7 @@ def score(attributions: torch.Tensor, gt: GroundTruth, config: MetricConfig = Me
         (0.75, 1.0)
     """
     if len(attributions) > chunk:
-        parts = [score(attributions[i:i + chunk], gt.subset(slice(i, i + chunk)), config, chunk, reading)
+        parts = [score(attributions[i:i + chunk], gt.subset(slice(i, i + chunk)), config, chunk, reading, extra)
                  for i in range(0, len(attributions), chunk)]
         return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
     grid_dims = len(gt.grid)
@@ -120,6 +125,13 @@ def score(attributions: torch.Tensor, gt: GroundTruth, config: MetricConfig = Me
             selected = magnitude > config.threshold * magnitude.amax(dim=1, keepdim=True).clamp_min(1e-30)
             prf = precision_recall_f1(selected, region)
             out[f"precision_{name}"], out[f"recall_{name}"] = prf["precision"], prf["recall"]
+    unknown = set(extra) - set(EXTRA_METRICS)
+    if unknown:
+        raise AttrlabError(f"unknown ground-truth metric(s) {', '.join(sorted(unknown))}; an environment may "
+                           f"declare {', '.join(EXTRA_METRICS)}")
+    if "localisation" in extra:
+        signed = reduce_channels(attributions, "sum", grid_dims)
+        out["localisation"] = positive_share(signed, gt.focus.to(signed.device))
     if gt.positive is not None and gt.negative is not None:
         signed = reduce_channels(attributions, config.signed_reduction, grid_dims)
         out.update(signed_precision_recall_f1(signed, gt.positive.to(signed.device), gt.negative.to(signed.device),

@@ -87,6 +87,14 @@ def automatic_in(records: pd.DataFrame) -> list[str]:
             if family(m) == "automatic" and m not in ("completeness_gap", "confidence")]
 
 
+def _plausible(records: pd.DataFrame) -> pd.Series:
+    """Rows whose ground truth the environment marks as only plausible (fact ``plausible``: the
+    grid pointing game, where the model sees every cell)."""
+    if "group_plausible" not in records.columns:
+        return pd.Series(False, index=records.index)
+    return pd.to_numeric(records["group_plausible"], errors="coerce").fillna(0).astype(bool)
+
+
 def left_out(records: pd.DataFrame, headlines: dict[str, str], include_unverified: bool = False) -> pd.DataFrame:
     """What the meta-evaluation (and ``compare``) leaves out, and why: one row per environment,
     setting, model and method whose model is not verified, or whose environment declares no
@@ -98,6 +106,9 @@ def left_out(records: pd.DataFrame, headlines: dict[str, str], include_unverifie
             why = "its environment declares no headline ground-truth metric (config.json)"
         elif not include_unverified and not g["verified"].astype(bool).all():
             why = "its model is not verified: its scores are not ground-truth evidence (--include-unverified shows it)"
+        elif not include_unverified and _plausible(g).any():
+            why = ("its ground truth is only plausible (the model sees every cell: GridPG), not evidence "
+                   "(--include-unverified shows it)")
         elif (g["status"] != "ok").all():
             errors = g.loc[g["status"] != "ok", "error"].dropna()
             why = f"every record failed: {errors.iloc[0] if len(errors) else ''}"
@@ -110,8 +121,10 @@ def agreement(records: pd.DataFrame, headlines: dict[str, str], include_unverifi
     """One row per cell (environment, setting, model) and automatic metric: τ (all methods and
     without controls), regret, pairwise accuracy, per-sample ρ, confidence ρ, the share of
     undefined values and the number of methods. ``headlines``: environment → ground-truth metric.
-    ``include_unverified`` keeps unverified models (marked ``verified = False`` in the rows)."""
-    ok = records[(records["status"] == "ok") & (records["verified"].astype(bool) | include_unverified)]
+    ``include_unverified`` keeps unverified models (marked ``verified = False`` in the rows) and
+    ground truth that is only plausible (GridPG)."""
+    ok = records[(records["status"] == "ok") & ((records["verified"].astype(bool) & ~_plausible(records))
+                                                | include_unverified)]
     rows = []
     for (env, setting, model), cell in ok.groupby(CELL, sort=False):
         head = headlines.get(env)

@@ -264,7 +264,8 @@ def run(config: RunConfig) -> Path:
         values, error, flag, measured = None, "", "", None
         try:
             attributions = method(model, inputs, targets, **context)
-            values = score(attributions, part.ground_truth, metrics, reading=method.reading)
+            values = score(attributions, part.ground_truth, metrics, reading=method.reading,
+                           extra=registered.spec.ground_truth_metrics)
             if method.complete and inputs.is_floating_point():  # the shared completeness check (Captum's delta)
                 gap = method.completeness_gap(model, inputs, targets, attributions, **context).cpu()
                 values["completeness_gap"] = gap

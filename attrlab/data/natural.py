@@ -24,6 +24,8 @@ from ..errors import AttrlabError
 
 SIMILAR_PAIRS = (("motorcycle_left", "motorcycle_right"), ("grass", "gravel"))
 DISTINCT_PAIRS = (("chelsea", "rocket"), ("china", "coffee"))
+# the grid environment's default classes: four unrelated colour photographs, one class each (a 2×2 grid)
+GRID_CLASSES = ("chelsea", "rocket", "coffee", "china")
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 SPLITS = ("train", "val", "test")
 
@@ -112,19 +114,56 @@ def load_class_folder(root: str | os.PathLike, side: int, classes: tuple[str, st
         >>> {s: [v.shape[0] for v in data[s].values()] for s in SPLITS}
         {'train': [3, 3], 'val': [1, 1], 'test': [1, 1]}
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise AttrlabError(f"image folder {root} does not exist")
-    presplit = all((root / s).is_dir() for s in SPLITS)
-    base = root / "train" if presplit else root
-    available = sorted(p.name for p in base.iterdir() if p.is_dir() and _files(p))
+    available = class_folders(root)
     if classes is None:
         if len(available) < 2:
-            raise AttrlabError(f"{base} needs at least two class folders with images; found {available or 'none'}")
+            raise AttrlabError(f"{_base(Path(root))} needs at least two class folders with images; found "
+                               f"{available or 'none'}")
         classes = (available[0], available[1])
     missing = [c for c in classes if c not in available]
     if missing or len(classes) != 2:
-        raise AttrlabError(f"pick two classes from {base}: {', '.join(available)} (missing: {', '.join(missing)})")
+        raise AttrlabError(f"pick two classes from {_base(Path(root))}: {', '.join(available)} "
+                           f"(missing: {', '.join(missing)})")
+    return load_classes(root, side, classes, sizes, seed)
+
+
+def _base(root: Path) -> Path:
+    return root / "train" if all((root / s).is_dir() for s in SPLITS) else root
+
+
+def class_folders(root: str | os.PathLike) -> list[str]:
+    """The class folders of ``root`` that hold images (``root/train/`` when the folder is split),
+    sorted by name."""
+    root = Path(root)
+    if not root.is_dir():
+        raise AttrlabError(f"image folder {root} does not exist")
+    base = _base(root)
+    return sorted(p.name for p in base.iterdir() if p.is_dir() and _files(p))
+
+
+def load_classes(root: str | os.PathLike, side: int, classes, sizes: tuple[int, int, int] = (1000, 100, 100),
+                 seed: int = 0) -> dict[str, dict[int, np.ndarray]]:
+    """Any number of an image folder's classes (``classes``: names in the order of their indices)
+    as ``{split: {class index: (n, side, side, 3) array}}``, split as :func:`load_class_folder` does.
+
+    Example:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp())
+        >>> for c in ("a", "b", "c"):
+        ...     (d / c).mkdir()
+        ...     for k in range(4):
+        ...         Image.new("RGB", (12, 12), (60 * k, 0, 0)).save(d / c / f"{k}.png")
+        >>> data = load_classes(d, 8, class_folders(d), sizes=(2, 1, 1))
+        >>> sorted(data["test"]), data["train"][2].shape
+        ([0, 1, 2], (2, 8, 8, 3))
+    """
+    root = Path(root)
+    available = class_folders(root)
+    missing = [c for c in classes if c not in available]
+    if missing:
+        raise AttrlabError(f"no class folder {', '.join(missing)} with images under {_base(root)}; "
+                           f"it has {', '.join(available) or 'none'}")
+    presplit = all((root / s).is_dir() for s in SPLITS)
     out: dict[str, dict[int, np.ndarray]] = {s: {} for s in SPLITS}
     skipped: list[Path] = []
     for k, name in enumerate(classes):
@@ -142,7 +181,9 @@ def load_class_folder(root: str | os.PathLike, side: int, classes: tuple[str, st
             images = [im for im in (_square_or_none(p, side, skipped) for p in files[s]) if im is not None]
             if not images:
                 raise AttrlabError(f"class '{name}' has no readable {s} images under {root}"
-                                   + (f" ({len(skipped)} unreadable files skipped)" if skipped else ""))
+                                   + (f" ({len(skipped)} unreadable files skipped)" if skipped else "")
+                                   + ("" if presplit else f"; it holds {len(_files(root / name))} images, and "
+                                      "each split needs one (at least 3 a class)"))
             out[s][k] = np.stack(images)
     if skipped:
         warnings.warn(f"skipped {len(skipped)} unreadable image file(s) under {root}, e.g. {skipped[0]}", stacklevel=2)
@@ -158,8 +199,8 @@ def _square_or_none(path: Path, side: int, skipped: list) -> np.ndarray | None:
         return None
 
 
-def embedded_pair(pair: tuple[str, str], side: int, sizes: tuple[int, int, int], seed: int) -> dict[str, dict[int, np.ndarray]]:
-    """Random crops of two embedded photographs, ``{split: {class index: images}}``; every split
+def embedded_pair(pair: tuple[str, ...], side: int, sizes: tuple[int, int, int], seed: int) -> dict[str, dict[int, np.ndarray]]:
+    """Random crops of two (or more) embedded photographs, one class each, ``{split: {class index: images}}``; every split
     from its own random stream, so the same seed gives the same data.
 
     Example:

@@ -8,7 +8,7 @@ sections, if it has any, register from its ``*_report`` module).
 
 Example:
     >>> list_environments()
-    ['attributionlab', 'semi-natural-image', 'smerf', 'text-attention', 'text-rationale']
+    ['attributionlab', 'grid', 'semi-natural-image', 'smerf', 'text-attention', 'text-rationale']
     >>> get_environment("smerf").spec.modality
     'image'
 """
@@ -18,6 +18,6 @@ from ..core import Environment
 from .contract import EnvironmentSpec, Option, get_environment, list_environments, register_environment
 
 # importing a module registers its environment (and its report sections)
-from . import attributionlab, semi_natural_image, semi_natural_text, smerf, text_rationale  # noqa: E402,F401
+from . import attributionlab, grid, semi_natural_image, semi_natural_text, smerf, text_rationale  # noqa: E402,F401
 
 __all__ = ["Environment", "EnvironmentSpec", "Option", "get_environment", "list_environments", "register_environment"]

@@ -134,6 +134,8 @@ class EnvironmentSpec:
             the metric registry's (:func:`attrlab.metrics.direction`).
         pointing: the ground-truth masks whose union is the region a person would point to, for
             the automatic pointing game (SMERF: every object, ``("focus", "avoid")``).
+        ground_truth_metrics: ground-truth metrics beyond the ones every environment gets, by
+            registered name (the grid's ``localisation``: :func:`attrlab.evaluation.score`'s ``extra``).
         recipes: recipe name → option values, chosen with the declared option ``recipe``
             (``--set recipe=paper``): applied over the preset and under the user's own values, so
             ``--set recipe=paper --set embeddings=learned`` changes one piece of the recipe.
@@ -154,6 +156,7 @@ class EnvironmentSpec:
     headline: tuple = ("mass_focus", "share of attribution on the ground truth")
     metric_protocol: str = "attrlab"
     pointing: tuple = ("focus",)
+    ground_truth_metrics: tuple = ()
     recipes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

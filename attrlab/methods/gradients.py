@@ -10,36 +10,33 @@ import weakref
 
 import torch
 from captum.attr import (DeepLift, DeepLiftShap, Deconvolution, GradientShap, GuidedBackprop,
-                         GuidedGradCam, InputXGradient, IntegratedGradients, LayerAttribution,
-                         LayerGradCam, NoiseTunnel, Saliency)
+                         GuidedGradCam, InputXGradient, IntegratedGradients, LayerActivation,
+                         LayerAttribution, LayerGradCam, LayerGradientXActivation, NoiseTunnel, Saliency)
 
 from ..errors import AttrlabError
+from ..models.layers import ROLES, find_layer, spatial_layers
 from .references import per_sample, reference, reference_distribution, seeded
 from .registry import register
 
 
 def gradcam_layer(model: torch.nn.Module, inputs: torch.Tensor, layer: str = "") -> torch.nn.Module:
     """The layer Grad-CAM reads: ``layer`` by name, else the model's ``gradcam_layer`` attribute
-    (a module name), else the last ``Conv2d`` whose output still has a spatial map larger than 1×1."""
+    (a module name), else the last ``Conv2d`` whose output still has a spatial map larger than 1×1.
+    A role (``final``, ``middle``) or a model that builds its own layers (``attribution_layer``: the
+    grid environment's) is resolved by :func:`attrlab.models.layers.find_layer`."""
+    if layer in ROLES or callable(getattr(model, "attribution_layer", None)):
+        return find_layer(model, inputs, layer or "final")
     name = layer or getattr(model, "gradcam_layer", "")
     if name:
         try:
             return model.get_submodule(name)
         except AttributeError:
             raise AttrlabError(f"model has no layer '{name}' for Grad-CAM") from None
-    sizes: dict[torch.nn.Module, int] = {}
-    hooks = [m.register_forward_hook(lambda mod, i, o: sizes.__setitem__(mod, o.shape[-1] * o.shape[-2]))
-             for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
-    try:
-        with torch.no_grad():
-            model(inputs[:1])
-    finally:
-        for h in hooks:
-            h.remove()
-    spatial = [m for m, s in sizes.items() if s > 1]
+    spatial = [n for n, (h, w) in spatial_layers(model, inputs)
+               if h * w > 1 and isinstance(model.get_submodule(n), torch.nn.Conv2d)]
     if not spatial:
         raise AttrlabError("Grad-CAM needs a convolution with a spatial output; pass gradcam:layer=NAME")
-    return spatial[-1]
+    return model.get_submodule(spatial[-1])
 
 
 def _spread(cam: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
@@ -94,9 +91,10 @@ def without_softmax_modules(model: torch.nn.Module) -> torch.nn.Module:
     return _SOFTMAX_FREE[model]
 
 
-@register("gradient", "∂output/∂input (Simonyan et al. 2014), signed; captum Saliency", reading="absolute")
-def _gradient():
-    return lambda model, inputs, targets: Saliency(model).attribute(_leaf(inputs), target=targets, abs=False)
+@register("gradient", "∂output/∂input (Simonyan et al. 2014), signed (absolute=true: its magnitude, as Rao et al. "
+          "2022 read it); captum Saliency", reading="absolute", absolute=False)
+def _gradient(absolute: bool):
+    return lambda model, inputs, targets: Saliency(model).attribute(_leaf(inputs), target=targets, abs=bool(absolute))
 
 
 @register("input_x_gradient", "input × gradient; captum InputXGradient")
@@ -174,10 +172,13 @@ def _gradient_shap(samples: int, baseline: str, seed: int):
     return batch
 
 
-@register("guided_backprop", "guided backpropagation (Springenberg et al. 2015); captum GuidedBackprop",
-          reading="clipped")
-def _guided_backprop():
-    return lambda model, inputs, targets: GuidedBackprop(model).attribute(_leaf(inputs), target=targets)
+@register("guided_backprop", "guided backpropagation (Springenberg et al. 2015), signed (absolute=true: its "
+          "magnitude, as Rao et al. 2022 read it); captum GuidedBackprop", reading="clipped", absolute=False)
+def _guided_backprop(absolute: bool):
+    def fn(model, inputs, targets):
+        maps = GuidedBackprop(model).attribute(_leaf(inputs), target=targets)
+        return maps.abs() if absolute else maps
+    return fn
 
 
 @register("deconvnet", "deconvolution (Zeiler & Fergus 2014); captum Deconvolution", reading="clipped")
@@ -192,6 +193,40 @@ def _gradcam(layer: str):
         gc = LayerGradCam(model, gradcam_layer(model, inputs, layer))
         cam = gc.attribute(_leaf(inputs), target=targets, relu_attributions=True)
         return _spread(cam, inputs)
+    return fn
+
+
+@register("layercam", "LayerCAM (Jiang et al. 2021): ReLU(Σ_k ReLU(∂y/∂A_k)·A_k) at layer= (a name, middle or "
+          "final; default the Grad-CAM layer), bilinear upsampling; captum LayerGradientXActivation + LayerActivation",
+          reading="positive", layer="")
+def _layercam(layer: str):
+    def fn(model, inputs, targets):
+        at = gradcam_layer(model, inputs, layer)
+        grad = LayerGradientXActivation(model, at, multiply_by_inputs=False).attribute(_leaf(inputs), target=targets)
+        act = LayerActivation(model, at).attribute(inputs)
+        cam = torch.relu((torch.relu(grad) * act).sum(1, keepdim=True))
+        return _spread(cam, inputs)
+    return fn
+
+
+@register("layer_gradient", "the gradient at a layer (Rao et al. 2022's ML-Att 'Grad' at layer= middle|final|a name): "
+          "|∂y/∂A| summed over channels (absolute=false: signed), bilinear upsampling; captum "
+          "LayerGradientXActivation(multiply_by_inputs=False)", layer="final", absolute=True)
+def _layer_gradient(layer: str, absolute: bool):
+    def fn(model, inputs, targets):
+        at = gradcam_layer(model, inputs, layer)
+        grad = LayerGradientXActivation(model, at, multiply_by_inputs=False).attribute(_leaf(inputs), target=targets)
+        return _spread((grad.abs() if absolute else grad).sum(1, keepdim=True), inputs)
+    return fn
+
+
+@register("layer_input_x_gradient", "activation × gradient at a layer (ML-Att 'IxG' at layer= middle|final|a name), "
+          "summed over channels, signed, bilinear upsampling; captum LayerGradientXActivation", layer="final")
+def _layer_input_x_gradient(layer: str):
+    def fn(model, inputs, targets):
+        at = gradcam_layer(model, inputs, layer)
+        ixg = LayerGradientXActivation(model, at).attribute(_leaf(inputs), target=targets)
+        return _spread(ixg.sum(1, keepdim=True), inputs)
     return fn
 
 

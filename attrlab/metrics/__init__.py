@@ -4,7 +4,7 @@ declared once in the metric registry (:mod:`attrlab.metrics.registry`): ground-t
 insertion, SRG, ROAD, faithfulness correlation, infidelity, sparseness, complexity, pointing
 game; comprehensiveness/sufficiency for tokens)."""
 from .bounds import binomial_tail, max_accuracy_without_manipulation, shapley_bound
-from .mass import attribution_mass, mean_attribution
+from .mass import attribution_mass, mean_attribution, positive_share
 from .overlap import (binarize_signed, box_blur, gaussian_blur, precision_recall_f1, signed_precision_recall_f1,
                       top_k_mask, topk_iou)
 from .probe import Probe
@@ -13,7 +13,7 @@ from .registry import (automatic_specs, better, describe_metric, direction, fami
                        register_metric)
 
 __all__ = [
-    "attribution_mass", "mean_attribution", "topk_iou", "top_k_mask", "gaussian_blur", "box_blur",
+    "attribution_mass", "mean_attribution", "positive_share", "topk_iou", "top_k_mask", "gaussian_blur", "box_blur",
     "precision_recall_f1", "signed_precision_recall_f1", "binarize_signed", "shapley_bound",
     "binomial_tail", "max_accuracy_without_manipulation", "reduce_channels", "REDUCTIONS",
     "read_channels", "READINGS", "DEFAULT_READING", "check_reading", "Probe", "register_metric",

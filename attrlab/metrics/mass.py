@@ -68,3 +68,19 @@ def mean_attribution(maps: torch.Tensor, region: torch.Tensor, normalize: str = 
     count = r.sum(1)
     mean = (m * r).sum(1) / count.clamp_min(1)
     return torch.where(count > 0, mean, torch.full_like(mean, float("nan")))
+
+
+def positive_share(maps: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """Fraction of the *positive* attribution that falls inside ``region``: Rao et al.'s grid
+    localisation score (CVPR 2022, §3.1: the positive attribution in the target's cell over the
+    positive attribution in the whole grid). ``maps`` are signed (channels already summed);
+    negative values count for nothing. A map with no positive attribution anywhere scores 0, an
+    empty region NaN, as :func:`attribution_mass`.
+
+    Example:
+        >>> maps = torch.tensor([[1.0, -5.0, 3.0, 0.0]])
+        >>> positive_share(maps, torch.tensor([[False, True, True, False]]))
+        tensor([0.7500])
+    """
+    m, r = _check(maps, region)
+    return attribution_mass(m.clamp_min(0), r)

@@ -128,6 +128,10 @@ def _declare_ground_truth() -> None:
     for name, description, direction, inputs in gt:
         _REGISTRY[name] = MetricInfo(name, description, "ground truth", "ground truth",
                                      "any" if inputs == "image/text" else inputs, direction)
+    _REGISTRY["localisation"] = MetricInfo(
+        "localisation", "share of the positive (channel-summed) attribution on the target's cell: Rao et al.'s grid "
+        "localisation score (CVPR 2022, §3.1); environments that declare it", "ground truth", "ground truth", "image",
+        "higher")
     _REGISTRY["completeness_gap"] = MetricInfo(
         "completeness_gap", "|Σa − (f(x) − f(x0))| / |f(x) − f(x0)| of a method that claims completeness "
         "(Sundararajan et al. 2017); recorded beside the ground-truth metrics", "automatic", "model", "any", "lower",

@@ -55,7 +55,7 @@ class SmallCNN(nn.Module):
 
 
 def build_classifier(name: str, n_classes: int = 2) -> nn.Module:
-    """``small`` or ``resnet34`` (needs torchvision), randomly initialised.
+    """``small``, ``resnet34`` or ``resnet18`` (torchvision's), randomly initialised.
 
     Example:
         >>> build_classifier("small").gradcam_layer
@@ -63,12 +63,12 @@ def build_classifier(name: str, n_classes: int = 2) -> nn.Module:
     """
     if name == "small":
         return SmallCNN(n_classes)
-    if name == "resnet34":
+    if name in ("resnet34", "resnet18"):
         try:
-            from torchvision.models import resnet34
+            from torchvision import models
         except Exception as exc:  # torchvision missing or not importable beside this torch
-            raise AttrlabError(f"model resnet34 needs torchvision ({exc}); use model=small") from None
-        model = nn.Sequential(Normalize(), resnet34(weights=None, num_classes=n_classes))
+            raise AttrlabError(f"model {name} needs torchvision ({exc}); use model=small") from None
+        model = nn.Sequential(Normalize(), getattr(models, name)(weights=None, num_classes=n_classes))
         model.gradcam_layer = "1.layer4"
         return model
     raise AttrlabError(f"unknown classifier '{name}'; choose one of {', '.join(MODELS)}")

@@ -97,3 +97,35 @@ def build_user_model(model: Any, input_shape: tuple, n_classes: int, **extra: An
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise AttrlabError(f"model {name} gives {shape} for a batch of 2; it must give logits (2, {n_classes})")
     return net.train()
+
+
+def load_weights(model: torch.nn.Module, weights, name: str = "the model") -> torch.nn.Module:
+    """``model`` with the state dict of the file ``weights`` (tensors only, read with
+    ``weights_only=True``, so a planted pickle cannot run code; a ``{"state_dict": ...}`` checkpoint
+    is unwrapped); a file that does not fit the model is one line naming both.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "w.pt"
+        >>> torch.save({"weight": torch.ones(2, 3), "bias": torch.zeros(2)}, path)
+        >>> load_weights(torch.nn.Linear(3, 2), path).weight.sum().item()
+        6.0
+        >>> load_weights(torch.nn.Linear(4, 2), path)
+        Traceback (most recent call last):
+        attrlab.errors.AttrlabError: ...w.pt does not fit the model: size mismatch for weight: ...
+    """
+    from pathlib import Path
+
+    from ..storage import load_tensors
+
+    state = load_tensors(Path(weights))
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise AttrlabError(f"{weights} holds {type(state).__name__}, not a state dict")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        raise AttrlabError(f"{weights} does not fit {name}: {' '.join(lines[1:3])[:300]}") from None
+    return model

@@ -10,6 +10,9 @@ methods) and a rule:
   stdev) overlap, **disagree** otherwise.
 - ``above`` / ``below``: a bound. **agree** when our whole 95% interval lies on the stated side
   (≥ / ≤), **disagree** when it lies wholly on the other, **undecided** when it straddles it.
+- ``constant``: every sample of the cell has the same value: **agree** when the spread
+  (max − min over samples) is at most ``value``, **disagree** otherwise (Rao et al.: a gradient
+  read just before global average pooling gives every image the same localisation).
 - ``greater``: the cell exceeds another (``other``: ``method=…``, ``setting=…``, ``metric=…``,
   ``fact=<group column>``, or ``fewer=<group column>``: the cell's samples with the fewest of that
   fact — e.g. SMERF's objects in the image — exceed those with the most). The difference is taken
@@ -28,7 +31,7 @@ Our interval is over models (seeds) when there are several, over samples when th
 Example:
     >>> values = paper_values()
     >>> sorted(set(values["paper"]))
-    ['kim2021', 'zhang2023', 'zhou2022']
+    ['kim2021', 'rao2022', 'zhang2023', 'zhou2022']
     >>> _judge_interval(0.12, 0.30, 0.1, above=True), _judge_interval(0.05, 0.30, 0.1, above=True)
     ('agree', 'undecided')
 """
@@ -41,7 +44,7 @@ import pandas as pd
 
 from .spread import bootstrap_ci, model_means, spread
 
-RULES = ("mean", "above", "below", "greater")
+RULES = ("mean", "above", "below", "greater", "constant")
 
 
 def paper_values() -> pd.DataFrame:
@@ -203,6 +206,17 @@ def compare_to_papers(records: pd.DataFrame, values: pd.DataFrame | None = None)
                             "interval_over": over,
                             "paper_value": f"fewest {other} > most" if kind == "fewer" else f"> {other}",
                             "verdict": "agree" if low > 0 else "disagree" if high <= 0 else "undecided"})
+                continue
+            if row["rule"] == "constant":
+                values_ = _samples(records, setting, method, metric, grid)
+                if not len(values_):
+                    out.append({**base, "verdict": "not run"})
+                    continue
+                width = float(values_.max() - values_.min())
+                out.append({**base, "ours": float(values_.mean()), "ours_low": float(values_.min()),
+                            "ours_high": float(values_.max()), "models": 1, "interval_over": "samples (min-max)",
+                            "paper_value": f"constant (spread <= {float(row['value']):g})",
+                            "verdict": "agree" if width <= float(row["value"]) else "disagree"})
                 continue
             if cells.empty:
                 continue

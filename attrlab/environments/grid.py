@@ -1,0 +1,341 @@
+"""Grids of images of distinct classes (Rao, Böhle & Schiele, CVPR 2022): ground truth for any
+architecture and any labelled image folder, without touching the data.
+
+A classifier is trained (or loaded with ``--weights``) on single images and verified on held-out
+ones (test accuracy ≥ ``threshold``). Evaluation grids are ``rows × cols`` correctly classified
+test images of distinct classes, each class once; every cell of every grid is explained once (the
+sample's target is that cell's class; the authors explain every cell on GridPG and two heads, top
+left and bottom right, on DiFull/DiPart). Cell images are test images the model classifies
+correctly with softmax ≥ ``confidence`` (the authors' 0.99). Three settings, each a wrapper of the same trained model
+(:mod:`attrlab.models.grid`):
+
+- ``difull``: the cells are disconnected (the classifier runs on each cell alone, one head per cell
+  position), so the explained output depends on its cell only: any attribution outside it is
+  wrong, for any model. Verification also checks this exactly: the gradient of every explained
+  output with respect to every other cell is 0.
+- ``dipart``: the layers up to ``dipart_split`` (default the middle layer) see the whole grid, so
+  receptive fields cross borders: ground truth nearly exact (the gradient's share outside the
+  cell is measured and recorded as ``leak``).
+- ``gridpg``: the model sees the whole grid (the grid pointing game): the cell of the target class
+  is only the *plausible* place to point to — labelled so in the verification (``ground_truth``).
+
+Ground truth per sample: ``focus`` = the target's cell, ``avoid`` = the other cells. The headline
+metric is Rao et al.'s localisation score (positive attribution in the target cell / all positive
+attribution), beside Attr% (``mass_focus``). Facts: ``cell`` (position, row-major), ``class``,
+``grid`` (which grid), ``exact`` (1 on difull), ``plausible`` (1 on gridpg: the meta-evaluation
+leaves such ground truth out unless asked), ``leak`` (the share of |gradient| outside the cell).
+
+The default data are crops of four embedded photographs (one class each: a 2×2 grid); ``--images
+DIR`` takes any folder of ≥ 2 class folders (with 2 or 3 classes the grid is one row of them).
+The model is ours (``small``), torchvision's ResNet-18/34 (``resnet18``, ``resnet34``, randomly
+initialised) or your own (``--model file.py:Net``, ``--model torchvision.models:resnet18``),
+optionally with your trained weights (``--weights net.pt``, a state dict read tensors-only).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..core import Environment, EvalSet, GroundTruth, Verification
+from ..data.natural import GRID_CLASSES, SPLITS, class_folders, embedded_pair, load_classes
+from ..errors import AttrlabError
+from ..models.classifiers import build_classifier
+from ..models.grid import DiFull, DiPart, GridPG, cell_masks, head
+from ..models.training import accuracy, predicted_classes, train_verified
+from ..models.user import build_model, load_weights
+from .contract import EnvironmentSpec, Option, register_environment
+from .trained import RESTARTS, folder_id, freeze, train_or_load
+
+SETTINGS = ("difull", "dipart", "gridpg")
+BUILTIN_MODELS = ("small", "resnet18", "resnet34")
+# Rao et al. 2022 §4: the methods they compare, at the input unless named; the layer-wise ones
+# (Grad-CAM, LayerCAM) at their usual final layer here, and at the middle layer as ML-Att variants
+# (the authors' code: Captum's Saliency with abs=True, GuidedBackprop then abs, IxG and IntGrad signed,
+# IntGrad with 20 steps from zeros; Grad-CAM and LayerCAM at the final layer)
+PAPER_METHODS = {"Grad": "gradient:absolute=true", "GB": "guided_backprop:absolute=true", "IxG": "input_x_gradient",
+                 "IntGrad": "integrated_gradients:steps=20", "Grad-CAM": "gradcam", "LayerCAM": "layercam",
+                 "Occlusion": "occlusion", "Grad-CAM++": None, "Ablation-CAM": None, "Score-CAM": None, "RISE": None}
+REASONS = {m: "no kept library attrlab depends on offers it (pytorch-grad-cam would, with OpenCV)"
+           for m in ("Grad-CAM++", "Ablation-CAM", "Score-CAM")}
+REASONS["RISE"] = "no kept library attrlab depends on offers it"
+# ML-Att (Rao et al. §3.2): the same methods at the middle and final layer
+LAYER_METHODS = ("gradcam:layer=middle", "layercam:layer=middle", "layer_gradient", "layer_gradient:layer=middle",
+                 "layer_input_x_gradient", "layer_input_x_gradient:layer=middle")
+
+SPEC = EnvironmentSpec(
+    name="grid",
+    description="Rao et al. 2022: grids of images of distinct classes; DiFull's disconnected cells give exact "
+                "ground truth for any model and any image folder",
+    modality="image",
+    settings=SETTINGS,
+    presets={
+        "quick": {"side": 32, "train": 150, "val": 40, "test": 60, "grids": 4, "max_epochs": 15, "model": "small"},
+        "full": {"side": 64, "train": 1000, "val": 100, "test": 200, "grids": 50, "max_epochs": 40, "model": "small"},
+    },
+    options=(
+        Option("images", str, "", "a class folder (root/<class>/* or root/{train,val,test}/<class>/*), >= 2 classes",
+               flag=True),
+        Option("classes", str, "", "the class folders of --images to use, comma-separated (default: all)", flag=True),
+        Option("model", str, "small", "architecture: our small CNN, torchvision's ResNet-18/34, or your own class or "
+               "factory (module:Class, file.py:Class, torchvision.models:resnet18)", choices=BUILTIN_MODELS,
+               references=True, flag=True),
+        Option("weights", str, "", "your model's trained weights (a state dict, read tensors-only): no training",
+               flag=True),
+        Option("grid", str, "2x2", "cells per grid, ROWSxCOLS (fewer classes than cells: one row of them all)"),
+        Option("grids", int, 6, "evaluation grids (every cell of each explained once)", minimum=1, maximum=100_000,
+               model=False),
+        Option("dipart_split", str, "final", "dipart: the layer up to which the model sees the whole grid (final: "
+               "the paper's, only pooling and classifier per cell; middle; or a layer's name)", model=False),
+        Option("confidence", float, 0.99, "a cell image must be classified correctly with at least this softmax "
+               "probability (the authors' 0.99); fewer such images: correctly classified ones", minimum=0.0,
+               maximum=1.0, model=False),
+        Option("side", int, 32, "cell side in pixels (a grid is ROWS·side × COLS·side)", minimum=8, maximum=1024),
+        Option("train", int, 150, "training images per class", minimum=1, maximum=1_000_000),
+        Option("val", int, 40, "validation images per class", minimum=1, maximum=1_000_000),
+        Option("test", int, 60, "test images per class", minimum=1, maximum=1_000_000),
+        Option("threshold", float, 0.9, "single-image test accuracy a model must reach to be verified", minimum=0.0,
+               maximum=1.0),
+        Option("train_margin", float, 0.04, "training goes on until validation accuracy reaches threshold + this "
+               "(capped at 1), so that the test verdict keeps a margin on any machine", minimum=0.0, maximum=0.5),
+        Option("max_epochs", int, 15, "training epochs at most", minimum=1, maximum=10_000),
+        Option("lr", float, 2e-3, "Adam learning rate", minimum=1e-8, maximum=10.0),
+        RESTARTS,
+        Option("batch", int, 64, "training batch size", minimum=1, maximum=100_000),
+        Option("cache_dir", str, "", "model cache folder (default $ATTRLAB_CACHE/models)", model=False),
+    ),
+    paper_methods=PAPER_METHODS,
+    reasons=REASONS,
+    extra_methods=LAYER_METHODS,
+    headline=("localisation", "localisation score (Rao et al.)"),
+    ground_truth_metrics=("localisation",),
+    test_options={"side": 16, "train": 12, "val": 4, "test": 6, "grids": 1, "max_epochs": 1, "restarts": 0},
+)
+
+
+def parse_grid(text: str, n_classes: int) -> tuple[int, int]:
+    """``"2x2"`` → (2, 2); a grid with more cells than classes becomes one row of every class.
+
+    Example:
+        >>> parse_grid("2x2", 4), parse_grid("2x2", 3), parse_grid("1x2", 9)
+        ((2, 2), (1, 3), (1, 2))
+    """
+    try:
+        rows, cols = (int(v) for v in text.lower().replace("×", "x").split("x"))
+    except ValueError:
+        raise AttrlabError(f"grid '{text}' is not ROWSxCOLS (e.g. 2x2)") from None
+    if rows < 1 or cols < 1 or rows * cols < 2:
+        raise AttrlabError(f"grid '{text}' needs at least two cells")
+    if rows * cols > n_classes:
+        return 1, n_classes
+    return rows, cols
+
+
+def make_grids(images: torch.Tensor, labels: torch.Tensor, rows: int, cols: int, n: int,
+               rng: np.random.Generator) -> tuple[torch.Tensor, np.ndarray]:
+    """``n`` grids of ``rows × cols`` cells, each cell a different image of a different class
+    (the classes with the most unused images, ties broken at random, placed at random; then one
+    unused image of each), with each grid's classes ``(n, rows·cols)``. Fewer grids when the
+    images run out.
+
+    Example:
+        >>> x = torch.arange(4.).view(4, 1, 1, 1).expand(4, 3, 2, 2)
+        >>> grids, classes = make_grids(x, torch.tensor([0, 1, 2, 3]), 2, 2, 1, np.random.default_rng(0))
+        >>> tuple(grids.shape), sorted(classes[0].tolist())
+        ((1, 3, 4, 4), [0, 1, 2, 3])
+    """
+    k = rows * cols
+    pools = {int(c): list(rng.permutation(np.flatnonzero(labels.numpy() == c))) for c in torch.unique(labels)}
+    if len(pools) < k:
+        raise AttrlabError(f"a {rows}x{cols} grid needs {k} classes with correctly classified test images; "
+                           f"{len(pools)} have them")
+    out, classes = [], []
+    for _ in range(n):
+        usable = [c for c, pool in pools.items() if pool]
+        if len(usable) < k:
+            break
+        shuffled = [usable[i] for i in rng.permutation(len(usable))]
+        fullest = sorted(shuffled, key=lambda c: -len(pools[c]))[:k]  # the most images left: the most grids
+        chosen = np.array([fullest[i] for i in rng.permutation(k)])  # placed at random
+        cells = [images[pools[int(c)].pop()] for c in chosen]
+        rows_ = [torch.cat(cells[r * cols:(r + 1) * cols], dim=2) for r in range(rows)]
+        out.append(torch.cat(rows_, dim=1))
+        classes.append(chosen)
+    if not out:
+        raise AttrlabError("no grid could be made: too few correctly classified test images")
+    return torch.stack(out), np.stack(classes).astype(int)
+
+
+def _data(images: str, classes: str, side: int, sizes: tuple, seed: int) -> tuple[list[str], dict]:
+    """The class names and ``{split: (N×3×side×side floats, labels)}``."""
+    if images:
+        names = [c.strip() for c in classes.split(",") if c.strip()] or class_folders(images)
+        if len(names) < 2:
+            raise AttrlabError(f"the grid environment needs at least two classes; {images} has "
+                               f"{', '.join(names) or 'none'}")
+        raw = load_classes(images, side, names, sizes, seed)
+    else:
+        if classes:
+            raise AttrlabError("classes picks folders of --images; the embedded default has "
+                               + ", ".join(GRID_CLASSES))
+        names = list(GRID_CLASSES)
+        raw = embedded_pair(GRID_CLASSES, side, sizes, seed)
+    out = {}
+    for s in SPLITS:
+        x = np.concatenate([raw[s][k] for k in range(len(names))])
+        y = np.repeat(np.arange(len(names)), [len(raw[s][k]) for k in range(len(names))])
+        out[s] = (torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))), torch.from_numpy(y))
+    return names, out
+
+
+def _cell_images(net, tx, ty, rows: int, cols: int, grids: int, confidence: float, seed: int):
+    """The grids and which test images fill them: correctly classified with softmax ≥
+    ``confidence`` (the authors' rule), else — when those make fewer grids than asked — every
+    correctly classified one, else any (an unfit model)."""
+    with torch.no_grad():
+        probs = torch.softmax(net(tx), dim=1)
+    right = probs.argmax(1) == ty
+    sure = right & (probs.gather(1, ty.view(-1, 1)).squeeze(1) >= confidence)
+    made = None
+    for label, keep in ((f"correct with probability >= {confidence:g}", sure), ("correct", right),
+                        ("any test image", torch.ones_like(right))):
+        try:
+            x, classes = make_grids(tx[keep], ty[keep], rows, cols, grids, np.random.default_rng([seed, 23]))
+        except AttrlabError:
+            continue
+        if made is None or len(x) > len(made[0]):
+            made = (x, classes, label)
+        if len(x) >= grids:
+            break
+    return made
+
+
+def _classifier(model, side: int, n_classes: int) -> torch.nn.Module:
+    builtins = {name: (lambda name=name: build_classifier(name, n_classes)) for name in BUILTIN_MODELS}
+    return build_model(model, builtins, (3, side, side), n_classes)
+
+
+def leak(model: torch.nn.Module, grids: torch.Tensor, targets: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+    """Per sample, the share of |∂ output[target] / ∂ input| outside the sample's cell (``cells``:
+    ``(N, H, W)`` booleans): exactly 0 where the output cannot see the other cells.
+
+    Example:
+        >>> from attrlab.models.grid import DiFull, cell_masks
+        >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3, padding=1), torch.nn.AdaptiveAvgPool2d(1),
+        ...                           torch.nn.Flatten(), torch.nn.Linear(2, 2))
+        >>> grids = torch.rand(2, 3, 4, 8)
+        >>> leak(DiFull(net, 1, 2, 2).eval(), grids, torch.tensor([1, 2]), cell_masks(1, 2, 4)[[0, 1]]).tolist()
+        [0.0, 0.0]
+    """
+    x = grids.detach().clone().requires_grad_(True)
+    out = model(x)
+    grad, = torch.autograd.grad(out.gather(1, targets.view(-1, 1)).sum(), x)
+    g = grad.abs().sum(1)
+    total = g.flatten(1).sum(1)
+    outside = (g * (~cells)).flatten(1).sum(1)
+    return torch.where(total > 0, outside / total.clamp_min(1e-30), torch.zeros_like(total))
+
+
+@register_environment(SPEC)
+def build(preset: str, *, seed: int, settings, device: str, progress: bool, images: str, classes: str, model,
+          weights: str, grid: str, grids: int, dipart_split: str, confidence: float, side: int, threshold: float,
+          train_margin: float, cache_dir: str, restarts: int, **config) -> Environment:
+    """Train (cached) or load the classifier, verify it on single test images, build the grids and
+    the three settings' models and evaluation sets."""
+    unknown = set(settings or ()) - set(SETTINGS)
+    if unknown:
+        raise AttrlabError(f"grid has no setting {', '.join(sorted(unknown))}; choose from {', '.join(SETTINGS)}")
+    wanted = [s for s in SETTINGS if not settings or s in settings]
+    names, data = _data(images, classes, side, (config["train"], config["val"], config["test"]), seed)
+    n_classes = len(names)
+    rows, cols = parse_grid(grid, n_classes)
+    dev = torch.device(device)
+    options = {"images": images, "classes": classes, "model": model, "weights": weights, "side": side,
+               "threshold": threshold, "train_margin": train_margin, **config}
+
+    if weights:
+        net = _classifier(model, side, n_classes)
+        load_weights(net, weights, str(model))
+        net, record = freeze(net), {"weights": weights, "trained": False}
+    else:
+        def fit(net, checkpoint):
+            vx, vy = data["val"]
+            return train_verified(net, data["train"], (vx, vy), min(1.0, threshold + train_margin),
+                                  config["max_epochs"], lr=config["lr"], batch_size=config["batch"], seed=seed,
+                                  device=dev, progress=progress, desc="grid classifier", checkpoint=checkpoint), {}
+
+        trained = train_or_load(SPEC, "classifier", lambda: _classifier(model, side, n_classes), fit, seed=seed,
+                                options=options, cache_dir=cache_dir, restarts=restarts,
+                                data_id={"images": folder_id(images) if images else "embedded", "classes": names})
+        net, record = trained.model, trained.record
+    tx, ty = data["test"]
+    p = accuracy(net, tx, ty, torch.device("cpu"))
+    record = {**{k: v for k, v in record.items() if k != "epoch_results"}, "test_accuracy": round(p, 4),
+              "test_size": len(ty), "threshold": threshold, "classes": names,
+              "predicted_classes": predicted_classes(net, tx)}
+    passed = p >= threshold and len(record["predicted_classes"]) >= 2
+    if not passed:
+        record["reason"] = (f"single-image test accuracy {p:.3f} < {threshold} ({n_classes} classes, "
+                            f"{config['train']} training images a class); try more images or epochs "
+                            "(--set max_epochs=...), or a lower --set threshold=" if p < threshold
+                            else "the model predicts one class for every test image")
+    grid_x, grid_classes, record["cells"] = _cell_images(net, tx, ty, rows, cols, grids, confidence, seed)
+    if record["cells"] == "any test image":  # an unfit model: the report says why
+        passed = False
+        record["reason"] = (f"{record.get('reason', 'too few correctly classified test images')}; grids of "
+                            f"{rows * cols} distinct classes could not be made of correctly classified images, so "
+                            "they hold misclassified ones")
+    n_grids, k = len(grid_x), rows * cols
+    masks = cell_masks(rows, cols, side)
+    sample_grid = np.repeat(np.arange(n_grids), k)
+    sample_cell = np.tile(np.arange(k), n_grids)
+    sample_class = grid_classes.reshape(-1)
+    inputs = grid_x[torch.from_numpy(sample_grid)]
+    focus = masks[torch.from_numpy(sample_cell)]
+    env_config = {"preset": preset, "seed": seed, **options, "grid": f"{rows}x{cols}", "grids": n_grids,
+                  "classes": names, "dipart_split": dipart_split}
+    eval_sets = []
+    for setting in wanted:
+        if setting == "gridpg":
+            wrapped = GridPG(net, rows, cols, n_classes)
+            targets = torch.from_numpy(sample_class).long()
+        elif setting == "difull":
+            wrapped = DiFull(net, rows, cols, n_classes)
+            targets = torch.tensor([head(c, y, n_classes) for c, y in zip(sample_cell, sample_class)])
+        else:
+            wrapped = DiPart(net, rows, cols, n_classes, dipart_split, inputs[:1])
+            targets = torch.tensor([head(c, y, n_classes) for c, y in zip(sample_cell, sample_class)])
+        wrapped = freeze(wrapped)
+        try:
+            leaks = leak(wrapped, inputs, targets, focus)
+        except AttrlabError as exc:  # e.g. gridpg on a model that takes one image size only
+            raise AttrlabError(f"grid setting {setting}: {exc}") from None
+        with torch.no_grad():
+            out = wrapped(inputs)
+        if setting == "gridpg":
+            correct = out.argmax(1) == targets
+        else:  # the head of the sample's cell picks its class
+            per_cell = out.view(len(out), k, n_classes)[torch.arange(len(out)), torch.from_numpy(sample_cell)]
+            correct = per_cell.argmax(1) == torch.from_numpy(sample_class)
+        exact = setting == "difull"
+        details = {**record, "setting": setting, "grid": f"{rows}x{cols}", "grids": n_grids,
+                   "ground_truth": {"difull": "exact", "dipart": "nearly exact (receptive fields cross cell borders "
+                                   "before the split)", "gridpg": "plausible (the model sees every cell)"}[setting],
+                   "max_leak": round(float(leaks.max()), 6), "mean_leak": round(float(leaks.mean()), 6),
+                   "explained_correct": round(float(correct.float().mean()), 4)}
+        ok = passed
+        if exact and float(leaks.max()) != 0.0:
+            ok = False
+            details["reason"] = f"the gradient reaches other cells (share up to {float(leaks.max()):.2e}): not disconnected"
+        if setting == "dipart":
+            details["split"] = wrapped.split
+        facts = {"cell": sample_cell.tolist(), "class": [names[c] for c in sample_class], "grid": sample_grid.tolist(),
+                 "exact": [int(exact)] * len(targets), "plausible": [int(setting == "gridpg")] * len(targets),
+                 "leak": [round(float(v), 6) for v in leaks],
+                 "correct": correct.int().tolist()}
+        eval_sets.append(EvalSet("grid", wrapped, inputs, targets,
+                                 GroundTruth(focus=focus, avoid=~focus, facts=facts), setting,
+                                 shared={"reference_set": grid_x}, verification=Verification(ok, details)))
+    return Environment("grid", env_config, eval_sets)
+
+
+from . import grid_report  # noqa: E402,F401  (registers its report section)
