@@ -214,3 +214,22 @@ def test_the_meta_evaluation_leaves_out_plausible_ground_truth_unless_asked():
     out = meta.left_out(records, heads)
     assert set(out["setting"]) == {"gridpg"} and out["why"].str.contains("only plausible").all()
     assert set(meta.agreement(records, heads, include_unverified=True)["setting"]) == {"difull", "gridpg"}
+
+
+def test_deeplift_takes_a_torchvision_resnet_whose_blocks_call_one_relu_twice():
+    # Captum's DeepLIFT refuses a module called twice (torchvision's BasicBlock calls self.relu twice);
+    # attrlab gives each call its own copy, so DeepLIFT runs, keeps completeness and DiFull's exactness
+    import torchvision
+
+    torch.manual_seed(0)
+    # torchvision's own, as --model torchvision.models:resnet18 builds it (our resnet18 puts a Normalize in
+    # front, after which Captum's max-pooling rule is no longer complete: a separate matter)
+    model = DiFull(_frozen(torchvision.models.resnet18(num_classes=4)), 2, 2, 4).eval()
+    grids = _grids(2)
+    target = torch.tensor([head(0, 1, 4), head(3, 2, 4)])
+    maps = get_method("deeplift")(model, grids, target)
+    with torch.no_grad():
+        delta = (model(grids) - model(torch.zeros_like(grids))).gather(1, target.view(-1, 1)).squeeze(1)
+    # float32 sums over ~3k pixels of a deep network: 1e-4 relative is ~100x the rounding measured (1e-6)
+    torch.testing.assert_close(maps.flatten(1).sum(1), delta, rtol=1e-4, atol=1e-5)
+    assert float(maps[0, :, SIDE:, :].abs().max()) == 0.0 and float(maps[0, :, :SIDE, :SIDE].abs().sum()) > 0

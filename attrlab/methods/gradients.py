@@ -91,6 +91,80 @@ def without_softmax_modules(model: torch.nn.Module) -> torch.nn.Module:
     return _SOFTMAX_FREE[model]
 
 
+_UNIQUE: "weakref.WeakKeyDictionary[torch.nn.Module, torch.nn.Module]" = weakref.WeakKeyDictionary()
+
+
+def for_deeplift(model: torch.nn.Module, inputs: torch.Tensor) -> torch.nn.Module:
+    """``model`` as Captum's DeepLIFT can take it: without ``nn.Softmax`` modules
+    (:func:`without_softmax_modules`) and with no module called twice in one forward.
+
+    Workaround: Captum's DeepLIFT hooks each module once and fails ("A Module ReLU ... is being
+    used more than once", captum issues #378, #578, #1104) on models that call one module twice —
+    torchvision's ResNet blocks call ``self.relu`` twice. Each parent of such a module is traced
+    with ``torch.fx`` and every further call is given its own copy (same weights: the function is
+    unchanged); a parent that cannot be traced is left as it is (Captum's error then names it).
+    The copy is made once per model.
+
+    Example:
+        >>> class Twice(torch.nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.fc, self.relu = torch.nn.Linear(2, 2), torch.nn.ReLU()
+        ...     def forward(self, x):
+        ...         return self.relu(self.fc(self.relu(x)))
+        >>> m = Twice()
+        >>> x = torch.randn(3, 2)
+        >>> u = for_deeplift(m, x)
+        >>> [n for n, _ in u.named_modules() if "relu" in n], bool(torch.equal(u(x), m(x)))
+        (['relu', 'relu_call1'], True)
+    """
+    if model not in _UNIQUE:
+        _UNIQUE[model] = without_softmax_modules(_unique_calls(model, inputs))
+    return _UNIQUE[model]
+
+
+def _unique_calls(model: torch.nn.Module, inputs: torch.Tensor) -> torch.nn.Module:
+    names = {m: n for n, m in model.named_modules()}
+    counts: dict[torch.nn.Module, int] = {}
+    hooks = [m.register_forward_hook(lambda mod, i, o: counts.__setitem__(mod, counts.get(mod, 0) + 1))
+             for m in names if not list(m.children())]
+    try:
+        with torch.no_grad():
+            model(inputs[:1])
+    finally:
+        for h in hooks:
+            h.remove()
+    reused = sorted({names[m] for m, c in counts.items() if c > 1 and names[m]})
+    if not reused:
+        return model
+    from torch import fx
+
+    clone = copy.deepcopy(model)
+    for parent_name in sorted({n.rpartition(".")[0] for n in reused}, reverse=True):  # the model itself last
+        parent = clone.get_submodule(parent_name)
+        try:
+            traced = fx.symbolic_trace(parent)
+        except Exception:
+            continue
+        calls: dict[str, int] = {}
+        for node in traced.graph.nodes:
+            if node.op == "call_module":
+                k = calls.get(node.target, 0)
+                calls[node.target] = k + 1
+                if k:
+                    fresh = f"{node.target.replace('.', '_')}_call{k}"
+                    traced.add_submodule(fresh, copy.deepcopy(traced.get_submodule(node.target)))
+                    node.target = fresh
+        traced.recompile()
+        traced._forward_hooks.update(parent._forward_hooks)  # e.g. a grid model's layer view stays
+        traced._forward_pre_hooks.update(parent._forward_pre_hooks)
+        if not parent_name:
+            return traced
+        grand, _, leaf = parent_name.rpartition(".")
+        setattr(clone.get_submodule(grand) if grand else clone, leaf, traced)
+    return clone
+
+
 @register("gradient", "∂output/∂input (Simonyan et al. 2014), signed (absolute=true: its magnitude, as Rao et al. "
           "2022 read it); captum Saliency", reading="absolute", absolute=False)
 def _gradient(absolute: bool):
@@ -135,7 +209,7 @@ BATCH_REFERENCES = ("baseline=data: the references are black plus the other inpu
           complete=True, baseline="zeros", softmax_rule="gradient")
 def _deeplift(baseline: str, softmax_rule: str):
     def fn(model, inputs, targets, **context):
-        return DeepLift(without_softmax_modules(model)).attribute(
+        return DeepLift(for_deeplift(model, inputs)).attribute(
             _leaf(inputs), baselines=reference(baseline, inputs, context), target=targets)
     return fn
 
@@ -150,7 +224,7 @@ def _shap_references(baseline: str, inputs: torch.Tensor, context) -> torch.Tens
           + BATCH_REFERENCES, reading="signed", baseline="data", softmax_rule="gradient")
 def _deeplift_shap(baseline: str, softmax_rule: str):
     def one(model, inputs, targets, **context):
-        return DeepLiftShap(without_softmax_modules(model)).attribute(
+        return DeepLiftShap(for_deeplift(model, inputs)).attribute(
             _leaf(inputs), baselines=_shap_references(baseline, inputs, context), target=targets)
     return one if baseline == "data" else per_sample(one)
 

@@ -94,6 +94,24 @@ def cell_masks(rows: int, cols: int, side: int) -> torch.Tensor:
     return masks
 
 
+class _Reassemble:
+    """The forward hook behind a layer view: the inner layer's cell activations, reassembled as the
+    grid, pass through the view (where a layer method's hooks see them) and are split back. An
+    object, not a closure, so that a deep copy of the grid model (DeepLIFT's) hooks its own view."""
+
+    def __init__(self, owner: "_Grid", key: str, inner: str):
+        self.owner, self.key, self.inner = owner, key, inner
+
+    def __call__(self, module, _inp, out):
+        owner = self.owner
+        if owner._bypass:
+            return None
+        if not isinstance(out, torch.Tensor) or out.dim() != 4:
+            raise AttrlabError(f"layer '{self.inner}' gives no spatial map (N×C×H×W); choose another layer")
+        grid = owner.views[self.key](from_cells(out, owner.rows, owner.cols))
+        return to_cells(grid, owner.rows, owner.cols)
+
+
 class _Grid(nn.Module):
     """What the three grid models share: the copied classifier, the grid's shape, layer views."""
 
@@ -124,18 +142,8 @@ class _Grid(nn.Module):
         """An identity module that sees the inner layer ``inner``'s cell activations as one grid map."""
         key = inner.replace(".", "__") or "root"
         if key not in self.views:
-            view = nn.Identity()
-            self.views[key] = view
-            rows, cols = self.rows, self.cols
-
-            def reassemble(module, _inp, out, view=view):
-                if self._bypass:
-                    return None
-                if not isinstance(out, torch.Tensor) or out.dim() != 4:
-                    raise AttrlabError(f"layer '{inner}' gives no spatial map (N×C×H×W); choose another layer")
-                return to_cells(view(from_cells(out, rows, cols)), rows, cols)
-
-            self.model.get_submodule(inner).register_forward_hook(reassemble)
+            self.views[key] = nn.Identity()
+            self.model.get_submodule(inner).register_forward_hook(_Reassemble(self, key, inner))
         return self.views[key]
 
     def attribution_layer(self, which: str, inputs: torch.Tensor) -> nn.Module:
