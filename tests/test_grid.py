@@ -29,10 +29,14 @@ def _outside_gradient(model, grids, cell, target):
 
 
 def _frozen(model):
-    torch.manual_seed(0)
     for p in model.parameters():
         p.requires_grad_(False)
     return model.eval()
+
+
+def _cnn(seed=0):
+    torch.manual_seed(seed)  # before the weights are drawn: the same model whatever ran before
+    return _frozen(SmallCNN(4))
 
 
 @pytest.mark.parametrize("architecture", ["small", "resnet18"])
@@ -52,7 +56,7 @@ def test_difull_outputs_do_not_depend_on_any_other_cell_for_any_architecture(arc
 
 
 def test_dipart_and_gridpg_leak_across_cell_borders_and_difull_does_not():
-    net = _frozen(SmallCNN(4))
+    net = _cnn()
     grids = _grids(3)
     cells = torch.tensor([0, 1, 3])
     masks = cell_masks(2, 2, SIDE)[cells]
@@ -65,7 +69,7 @@ def test_dipart_and_gridpg_leak_across_cell_borders_and_difull_does_not():
 
 
 def test_dipart_before_its_split_sees_the_grid_and_after_it_one_cell_per_head():
-    net = _frozen(SmallCNN(4))
+    net = _cnn()
     grids = _grids(1)
     dipart = DiPart(net, 2, 2, 4, "middle", grids).eval()
     difull = DiFull(net, 2, 2, 4).eval()
@@ -75,7 +79,7 @@ def test_dipart_before_its_split_sees_the_grid_and_after_it_one_cell_per_head():
 
 
 def test_a_layer_method_on_a_disconnected_grid_reads_the_layer_laid_out_as_the_grid():
-    net = _frozen(SmallCNN(4))
+    net = _cnn()
     model = DiFull(net, 2, 2, 4).eval()
     grids = _grids(2)
     target = torch.tensor([head(2, 0, 4), head(2, 1, 4)])
@@ -93,7 +97,7 @@ def test_a_layer_method_on_a_disconnected_grid_reads_the_layer_laid_out_as_the_g
 
 
 def test_backpropagation_maps_on_difull_are_exactly_zero_outside_the_explained_cell():
-    net = _frozen(SmallCNN(4))
+    net = _cnn()
     model = DiFull(net, 2, 2, 4).eval()
     grids = _grids(2)
     target = torch.tensor([head(1, 2, 4), head(3, 0, 4)])
@@ -112,7 +116,8 @@ def test_gridpg_refuses_a_model_that_takes_one_image_size_with_a_way_out():
         def forward(self, x):
             return self.fc(x.flatten(1))
 
-    with pytest.raises((AttrlabError, RuntimeError)):
+    torch.manual_seed(0)
+    with pytest.raises(AttrlabError, match="difull and dipart"):
         GridPG(_frozen(Fixed()), 2, 2, 4)(_grids(1))
     assert DiFull(_frozen(Fixed()), 2, 2, 4)(_grids(1)).shape == (1, 16)
 
@@ -233,3 +238,67 @@ def test_deeplift_takes_a_torchvision_resnet_whose_blocks_call_one_relu_twice():
     # float32 sums over ~3k pixels of a deep network: 1e-4 relative is ~100x the rounding measured (1e-6)
     torch.testing.assert_close(maps.flatten(1).sum(1), delta, rtol=1e-4, atol=1e-5)
     assert float(maps[0, :, SIDE:, :].abs().max()) == 0.0 and float(maps[0, :, :SIDE, :SIDE].abs().sum()) > 0
+
+
+class _Split(torch.nn.Module):
+    """Our CNN written out as DiPart at ``cut``: features[:cut+1] on the grid, the rest per cell."""
+
+    def __init__(self, net, cut):
+        super().__init__()
+        self.front, self.back, self.fc = net.features[:cut + 1], net.features[cut + 1:], net.fc
+
+    def forward(self, grid):
+        cells = to_cells(self.front(grid), 2, 2)
+        return self.fc(self.back(cells).mean(dim=(2, 3))).reshape(grid.shape[0], -1)
+
+
+@pytest.mark.parametrize("split, cut", [("final", 14), ("features.12", 12)])
+def test_dipart_gives_the_maps_of_the_model_written_out_by_hand(split, cut):
+    net = _cnn()
+    grids = _grids(2, seed=1)
+    target = torch.tensor([head(0, 1, 4), head(3, 2, 4)])
+    dipart = DiPart(net, 2, 2, 4, split, grids[:1]).eval()
+    by_hand = _Split(net, cut).eval()
+    assert torch.equal(dipart(grids), by_hand(grids))
+    for spec in ("gradient", "guided_backprop", "deeplift", "lrp_epsilon", "input_x_gradient"):
+        # the same operations in the same order: equal to the bit, hooks and all
+        assert torch.equal(get_method(spec)(dipart, grids, target), get_method(spec)(by_hand, grids, target)), spec
+    assert not dipart._grid_activation
+
+
+def test_dipart_refuses_a_split_that_runs_twice_or_a_cell_side_its_stride_does_not_divide():
+    import torchvision
+
+    torch.manual_seed(0)
+    resnet = _frozen(torchvision.models.resnet18(num_classes=4))
+    with pytest.raises(AttrlabError, match="runs 2 times"):
+        DiPart(resnet, 2, 2, 4, "layer4.1.relu", _grids(1))
+    with pytest.raises(AttrlabError, match="stride"):
+        DiPart(resnet, 2, 2, 4, "layer4", torch.rand(1, 3, 80, 80))
+    dipart = DiPart(resnet, 2, 2, 4, "layer4", torch.rand(1, 3, 64, 64))  # 32-pixel cells: 1×1 each at layer4
+    assert dipart.attribution_layer("layer4.0", torch.rand(1, 3, 64, 64)) is dipart.front.get_submodule("layer4.0")
+    maps = get_method("layer_gradient:layer=layer4.0")(dipart, torch.rand(1, 3, 64, 64), torch.tensor([head(1, 0, 4)]))
+    assert float(maps.abs().sum()) > 0
+
+
+def test_a_setting_the_model_cannot_take_is_skipped_with_its_reason(tmp_path):
+    class Fixed(torch.nn.Module):
+        def __init__(self, input_shape, n_classes):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+            self.fc = torch.nn.Linear(4 * input_shape[1] * input_shape[2], n_classes)
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+    with pytest.warns(UserWarning, match="gridpg skipped"):
+        built = _build(tmp_path, images=str(_folder(tmp_path / "imgs")), model=Fixed)
+    assert [ev.setting for ev in built.eval_sets] == ["difull", "dipart"]
+    assert "any image size" in built.config["skipped"]["gridpg"]
+
+
+def test_upsampling_caps_a_layer_map_as_the_authors_code_does():
+    from attrlab.environments.grid import upsampling_ceiling
+
+    assert upsampling_ceiling((7, 7), 2, 2, 224) == pytest.approx((220 / 224) ** 2, abs=1e-4)
+    assert upsampling_ceiling((1, 1), 2, 2, 32) < upsampling_ceiling((4, 4), 2, 2, 32) < 1.0

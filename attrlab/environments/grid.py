@@ -13,7 +13,8 @@ correctly with softmax ≥ ``confidence`` (the authors' 0.99). Three settings, e
   position), so the explained output depends on its cell only: any attribution outside it is
   wrong, for any model. Verification also checks this exactly: the gradient of every explained
   output with respect to every other cell is 0.
-- ``dipart``: the layers up to ``dipart_split`` (default the middle layer) see the whole grid, so
+- ``dipart``: the layers up to ``dipart_split`` (default the final one, as the authors split: only
+  pooling and the classifier run per cell) see the whole grid, so
   receptive fields cross borders: ground truth nearly exact (the gradient's share outside the
   cell is measured and recorded as ``leak``).
 - ``gridpg``: the model sees the whole grid (the grid pointing game): the cell of the target class
@@ -32,6 +33,8 @@ initialised) or your own (``--model file.py:Net``, ``--model torchvision.models:
 optionally with your trained weights (``--weights net.pt``, a state dict read tensors-only).
 """
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import torch
@@ -218,6 +221,44 @@ def _classifier(model, side: int, n_classes: int) -> torch.nn.Module:
     return build_model(model, builtins, (3, side, side), n_classes)
 
 
+def upsampling_ceiling(cell_map: tuple[int, int], rows: int, cols: int, side: int) -> float:
+    """The localisation of a map that is uniform inside one cell and 0 elsewhere, computed at a
+    layer of ``cell_map`` = (h, w) per cell and upsampled bilinearly to the grid as layer methods
+    are (Rao et al.'s code too): the most any map at that layer can score (a corner cell).
+
+    Example:
+        >>> round(upsampling_ceiling((7, 7), 2, 2, 224), 4)   # the authors' ResNet-18 final layer: (220/224)²
+        0.9646
+    """
+    from captum.attr import LayerAttribution
+
+    from ..metrics.mass import positive_share
+
+    h, w = cell_map
+    small = torch.zeros(1, 1, rows * h, cols * w)
+    small[..., :h, :w] = 1.0
+    big = LayerAttribution.interpolate(small, (rows * side, cols * side), interpolate_mode="bilinear")[:, 0]
+    mask = torch.zeros(1, rows * side, cols * side, dtype=torch.bool)
+    mask[:, :side, :side] = True
+    return round(float(positive_share(big, mask)[0]), 4)
+
+
+def upsampling_ceilings(net: torch.nn.Module, grid: torch.Tensor, rows: int, cols: int, side: int) -> dict:
+    """:func:`upsampling_ceiling` at the model's final and middle layers (by role)."""
+    from ..models.grid import to_cells
+    from ..models.layers import layer_name, spatial_layers
+
+    cell = to_cells(grid[:1], rows, cols)[:1]
+    sizes = dict(spatial_layers(net, cell))
+    out = {}
+    for role in ("final", "middle"):
+        try:
+            out[role] = upsampling_ceiling(sizes[layer_name(net, cell, role)], rows, cols, side)
+        except (AttrlabError, KeyError):
+            continue
+    return out
+
+
 def leak(model: torch.nn.Module, grids: torch.Tensor, targets: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
     """Per sample, the share of |∂ output[target] / ∂ input| outside the sample's cell (``cells``:
     ``(N, H, W)`` booleans): exactly 0 where the output cannot see the other cells.
@@ -298,21 +339,23 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, imag
     env_config = {"preset": preset, "seed": seed, **options, "grid": f"{rows}x{cols}", "grids": n_grids,
                   "classes": names, "dipart_split": dipart_split}
     eval_sets = []
+    ceilings = upsampling_ceilings(net, inputs[:1], rows, cols, side)
+    skipped = {}
     for setting in wanted:
-        if setting == "gridpg":
-            wrapped = GridPG(net, rows, cols, n_classes)
-            targets = torch.from_numpy(sample_class).long()
-        elif setting == "difull":
-            wrapped = DiFull(net, rows, cols, n_classes)
-            targets = torch.tensor([head(c, y, n_classes) for c, y in zip(sample_cell, sample_class)])
-        else:
-            wrapped = DiPart(net, rows, cols, n_classes, dipart_split, inputs[:1])
-            targets = torch.tensor([head(c, y, n_classes) for c, y in zip(sample_cell, sample_class)])
-        wrapped = freeze(wrapped)
-        try:
+        heads = torch.tensor([head(c, y, n_classes) for c, y in zip(sample_cell, sample_class)])
+        try:  # a setting this model cannot take (gridpg on a model of one input size) is skipped, said why
+            if setting == "gridpg":
+                wrapped, targets = GridPG(net, rows, cols, n_classes), torch.from_numpy(sample_class).long()
+            elif setting == "difull":
+                wrapped, targets = DiFull(net, rows, cols, n_classes), heads
+            else:
+                wrapped, targets = DiPart(net, rows, cols, n_classes, dipart_split, inputs[:1]), heads
+            wrapped = freeze(wrapped)
             leaks = leak(wrapped, inputs, targets, focus)
-        except AttrlabError as exc:  # e.g. gridpg on a model that takes one image size only
-            raise AttrlabError(f"grid setting {setting}: {exc}") from None
+        except AttrlabError as exc:
+            skipped[setting] = str(exc)
+            warnings.warn(f"grid setting {setting} skipped: {exc}", stacklevel=2)
+            continue
         with torch.no_grad():
             out = wrapped(inputs)
         if setting == "gridpg":
@@ -321,6 +364,7 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, imag
             per_cell = out.view(len(out), k, n_classes)[torch.arange(len(out)), torch.from_numpy(sample_cell)]
             correct = per_cell.argmax(1) == torch.from_numpy(sample_class)
         exact = setting == "difull"
+        record["upsampling_ceiling"] = ceilings
         details = {**record, "setting": setting, "grid": f"{rows}x{cols}", "grids": n_grids,
                    "ground_truth": {"difull": "exact", "dipart": "nearly exact (receptive fields cross cell borders "
                                    "before the split)", "gridpg": "plausible (the model sees every cell)"}[setting],
@@ -333,12 +377,17 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, imag
         if setting == "dipart":
             details["split"] = wrapped.split
         facts = {"cell": sample_cell.tolist(), "class": [names[c] for c in sample_class], "grid": sample_grid.tolist(),
+                 "dipart_split": [dipart_split] * len(targets),
                  "exact": [int(exact)] * len(targets), "plausible": [int(setting == "gridpg")] * len(targets),
                  "leak": [round(float(v), 6) for v in leaks],
                  "correct": correct.int().tolist()}
         eval_sets.append(EvalSet("grid", wrapped, inputs, targets,
                                  GroundTruth(focus=focus, avoid=~focus, facts=facts), setting,
                                  shared={"reference_set": grid_x}, verification=Verification(ok, details)))
+    if not eval_sets:
+        raise AttrlabError("no grid setting can run on this model: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+    if skipped:
+        env_config["skipped"] = skipped
     return Environment("grid", env_config, eval_sets)
 
 

@@ -41,11 +41,16 @@ def _section(ctx: SectionContext) -> list[str]:
         means["difull: |attribution| outside the cell (impossible)"] = outside
     means.insert(0, "layer", [layer_of(m) for m in means.index])
     means = means.sort_values(["layer", means.columns[1]], ascending=[True, False])
+    ceilings = next((v.details.get("upsampling_ceiling") for v in ctx.verification.settings.values()
+                     if v.details.get("upsampling_ceiling")), {})
+    cap = (" A map computed at a layer and upsampled bilinearly (as the authors' code does) can score at most "
+           + ", ".join(f"{v:.3f} at the {k} layer" for k, v in ceilings.items())
+           + " here: part of the gap to 1 is the upsampling's, not the method's." if ceilings else "")
     return ["<h2>Grid localisation (Rao et al. 2022)</h2><p>Localisation = positive attribution in the explained "
             "cell / positive attribution in the grid (1 = all in the right cell; 1/cells = no better than even). "
             "On DiFull the cells are disconnected, so any attribution outside the cell is provably wrong; on "
             "DiPart the early layers see the whole grid; on GridPG the model sees every cell and the cell is only "
-            "the plausible answer.</p>", table(means.reset_index())] + images([figure] if figure else [])
+            "the plausible answer." + cap + "</p>", table(means.reset_index())] + images([figure] if figure else [])
 
 
 def localisation_boxes(loc: pd.DataFrame, path: Path) -> Path | None:

@@ -39,6 +39,7 @@ Example:
 from __future__ import annotations
 
 import copy
+from collections import deque
 
 import torch
 from torch import nn
@@ -176,9 +177,35 @@ class DiPart(_Grid):
         super().__init__(model, rows, cols, n_classes)
         self.front = copy.deepcopy(model)
         self.split = self.inner_layer(split, example)
-        self._grid_activation: list = []
+        self._grid_activation: deque = deque()
         self.front.get_submodule(self.split).register_forward_hook(self._keep)
         self.model.get_submodule(self.split).register_forward_hook(self._swap)
+        self._check_split(example[:1])
+
+    def _check_split(self, example: torch.Tensor) -> None:
+        """The split must run once per forward and give the grid's map as the cells' maps side by
+        side (a cell side the model's stride divides); else one line that says what to change."""
+        calls = []
+        handle = self.model.get_submodule(self.split).register_forward_hook(lambda m, i, o: calls.append(o))
+        self._bypass = True
+        try:
+            with torch.no_grad():
+                self.model(self.cells(example))
+                grid = self._run_front(example)
+        finally:
+            self._bypass = False
+            handle.remove()
+            self._grid_activation.clear()
+        if len(calls) != 1:
+            raise AttrlabError(f"dipart: layer '{self.split}' runs {len(calls)} times in one forward; split at a "
+                               "layer that runs once (e.g. final, middle, or a block's name)")
+        cell = calls[0]
+        if not isinstance(grid, torch.Tensor) or grid.dim() != 4 or cell.dim() != 4 or \
+                tuple(grid.shape[-2:]) != (cell.shape[-2] * self.rows, cell.shape[-1] * self.cols):
+            shape = tuple(grid.shape) if isinstance(grid, torch.Tensor) else type(grid).__name__
+            raise AttrlabError(f"dipart: layer '{self.split}' gives {shape} on the grid but "
+                               f"{tuple(cell.shape)} on a cell, not {self.rows}×{self.cols} cells' maps side by side; "
+                               "choose a cell side the model's stride divides (e.g. a multiple of 32 for ResNets)")
 
     def _keep(self, module, _inp, out):
         self._grid_activation.append(out)
@@ -186,22 +213,52 @@ class DiPart(_Grid):
     def _swap(self, module, _inp, out):
         if self._bypass:
             return None
-        grid = self._grid_activation.pop()
-        return to_cells(grid, self.rows, self.cols)
+        if not self._grid_activation:
+            raise AttrlabError(f"dipart: layer '{self.split}' ran per cell without its grid activation")
+        return to_cells(self._grid_activation.popleft(), self.rows, self.cols)
+
+    def _run_front(self, grid: torch.Tensor):
+        """The front's activation at the split on the whole grid. The front runs to its end (its
+        output is not used): stopping it at the split with an exception would cut the split
+        layer's own hooks short (measured: guided backprop's and DeepLIFT's rules at a ReLU split,
+        zennit's at a convolution). A layer after the split that cannot take the grid's size (a
+        classifier on flattened features) fails harmlessly there."""
+        self._grid_activation.clear()
+        try:
+            self.front(grid)
+        except RuntimeError:
+            if not self._grid_activation:
+                raise
+        if not self._grid_activation:
+            raise AttrlabError(f"dipart: layer '{self.split}' did not run on the whole grid")
+        return self._grid_activation[0]
+
+    def _front_layers(self, inputs: torch.Tensor) -> list[str]:
+        """The front's modules that finish by the split (inside it, or before it) on one grid."""
+        names = {m: n for n, m in self.front.named_modules() if n}
+        order: list[str] = []
+        handles = [m.register_forward_hook(lambda mod, i, o: order.append(names[mod])) for m in names]
+        try:
+            with torch.no_grad():
+                self._run_front(inputs[:1])
+        finally:
+            for h in handles:
+                h.remove()
+            self._grid_activation.clear()
+        return order[:order.index(self.split) + 1]
 
     def attribution_layer(self, which: str, inputs: torch.Tensor) -> nn.Module:
-        """A layer before the split is the front's own (it sees the grid); the split and later ones
-        are grid views of the per-cell layers."""
+        """A layer that runs before the split, the split itself or one inside it is the front's own
+        (it sees the grid); a later one is a grid view of the per-cell layer."""
         inner = self.inner_layer(which or "final", inputs)
-        order = [n for n, _ in self.front.named_modules()]  # definition order: forward order in a plain stack
-        if order.index(inner) < order.index(self.split) and not self.split.startswith(inner + "."):
+        if inner in self._front_layers(inputs):
             return self.front.get_submodule(inner)
         return self._view(inner)
 
     def forward(self, grid: torch.Tensor) -> torch.Tensor:
-        self._grid_activation.clear()
-        self.front(grid)  # its output is not used: only the split layer's activation on the whole grid
+        self._run_front(grid)
         logits = self.model(self.cells(grid))
+        self._grid_activation.clear()
         return logits.reshape(grid.shape[0], self.rows * self.cols * self.n_classes)
 
 
@@ -215,7 +272,12 @@ class GridPG(_Grid):
         return self.model.get_submodule(inner)
 
     def forward(self, grid: torch.Tensor) -> torch.Tensor:
-        out = self.model(grid)
+        try:
+            out = self.model(grid)
+        except RuntimeError as exc:
+            raise AttrlabError(f"the model fails on a whole grid {tuple(grid.shape)} ({str(exc).splitlines()[0][:120]}); "
+                               "gridpg needs one that takes any image size (global pooling before its classifier), "
+                               "else use the settings difull and dipart") from None
         if out.dim() != 2 or out.shape[1] != self.n_classes:
             raise AttrlabError(f"the model gives {tuple(out.shape)} on a whole grid; gridpg needs one that takes any "
                                "image size (global pooling before its classifier), else use setting difull")

@@ -28,19 +28,22 @@ import torch
 from ..errors import AttrlabError
 
 ROLES = ("middle", "final")
-# a global pooling's 1×1 output is no longer a map of where things are
-_GLOBAL_POOLS = (torch.nn.AdaptiveAvgPool2d, torch.nn.AdaptiveMaxPool2d)
+# an adaptive pooling resamples to a fixed size (not a map of the input's layout), and a pooling to 1×1 is
+# a global one: neither is a layer whose map says where things are
+_ADAPTIVE = (torch.nn.AdaptiveAvgPool2d, torch.nn.AdaptiveMaxPool2d)
+_POOLS = _ADAPTIVE + (torch.nn.AvgPool2d, torch.nn.MaxPool2d)
 
 
 def spatial_layers(model: torch.nn.Module, inputs: torch.Tensor) -> list[tuple[str, tuple[int, int]]]:
     """``(name, (H, W))`` of every submodule whose output is a 4-D map, in the order they finish on
     one sample (a container finishes after its children, so a ResNet's ``layer4`` comes after
-    ``layer4.1.relu``); global pooling layers are left out."""
-    names = {m: n for n, m in model.named_modules() if n and not isinstance(m, _GLOBAL_POOLS)}
+    ``layer4.1.relu``); adaptive and global (1×1) pooling layers are left out."""
+    names = {m: n for n, m in model.named_modules() if n and not isinstance(m, _ADAPTIVE)}
     seen: list[tuple[str, tuple[int, int]]] = []
 
     def hook(module, _inp, out):
-        if isinstance(out, torch.Tensor) and out.dim() == 4 and module in names:
+        if isinstance(out, torch.Tensor) and out.dim() == 4 and module in names and \
+                not (isinstance(module, _POOLS) and out.shape[-2] * out.shape[-1] == 1):
             seen.append((names[module], (int(out.shape[-2]), int(out.shape[-1]))))
 
     handles = [m.register_forward_hook(hook) for m in names]

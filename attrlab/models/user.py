@@ -127,5 +127,13 @@ def load_weights(model: torch.nn.Module, weights, name: str = "the model") -> to
         model.load_state_dict(state)
     except RuntimeError as exc:
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-        raise AttrlabError(f"{weights} does not fit {name}: {' '.join(lines[1:3])[:300]}") from None
+        ours, theirs = set(model.state_dict()), set(state)
+        hint = ""
+        for prefix in sorted({k.split(".", 1)[0] + "." for k in ours if "." in k}):
+            if {prefix + k for k in theirs} <= ours:
+                hint = (f"; the file's names lack this model's prefix '{prefix}' (attrlab's own resnet18/34 put "
+                        "ImageNet normalisation in front): a plain torchvision state dict fits "
+                        "--model torchvision.models:resnet18")
+                break
+        raise AttrlabError(f"{weights} does not fit {name}: {' '.join(lines[1:3])[:300]}{hint}") from None
     return model

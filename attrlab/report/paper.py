@@ -10,8 +10,8 @@ methods) and a rule:
   stdev) overlap, **disagree** otherwise.
 - ``above`` / ``below``: a bound. **agree** when our whole 95% interval lies on the stated side
   (≥ / ≤), **disagree** when it lies wholly on the other, **undecided** when it straddles it.
-- ``constant``: every sample of the cell has the same value: **agree** when the spread
-  (max − min over samples) is at most ``value``, **disagree** otherwise (Rao et al.: a gradient
+- ``constant``: every sample of a model has the same value: **agree** when the largest spread
+  within one model (max − min over its samples) is at most ``value``, **disagree** otherwise (Rao et al.: a gradient
   read just before global average pooling gives every image the same localisation).
 - ``greater``: the cell exceeds another (``other``: ``method=…``, ``setting=…``, ``metric=…``,
   ``fact=<group column>``, or ``fewer=<group column>``: the cell's samples with the fewest of that
@@ -207,12 +207,14 @@ def compare_to_papers(records: pd.DataFrame, values: pd.DataFrame | None = None)
                             "paper_value": f"fewest {other} > most" if kind == "fewer" else f"> {other}",
                             "verdict": "agree" if low > 0 else "disagree" if high <= 0 else "undecided"})
                 continue
-            if row["rule"] == "constant":
-                values_ = _samples(records, setting, method, metric, grid)
+            if row["rule"] == "constant":  # judged within each model: models may differ from each other
+                cell_ = _cell(records, setting, method, metric, grid).dropna(subset=["value"])
+                values_ = cell_["value"].to_numpy(float)
                 if not len(values_):
                     out.append({**base, "verdict": "not run"})
                     continue
-                width = float(values_.max() - values_.min())
+                keys = [c for c in ("unit", "seed", "model_id") if c in cell_.columns]
+                width = float(cell_.groupby(keys)["value"].agg(lambda v: v.max() - v.min()).max())
                 out.append({**base, "ours": float(values_.mean()), "ours_low": float(values_.min()),
                             "ours_high": float(values_.max()), "models": 1, "interval_over": "samples (min-max)",
                             "paper_value": f"constant (spread <= {float(row['value']):g})",
