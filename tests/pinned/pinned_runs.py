@@ -25,6 +25,8 @@ RUNS = {
     "semi-natural-image": (["gradient", "gradcam", "random"], None,
                            {"side": 32, "train": 60, "val": 20, "test": 30, "eval_per_class": 2, "max_epochs": 2,
                             "manipulation": "noise"}),
+    "grid": (["gradient:absolute=true", "gradcam", "layercam:layer=middle", "deeplift", "random"], None,
+             {"side": 16, "train": 30, "val": 10, "test": 12, "grids": 1, "max_epochs": 8, "restarts": 0}),
     "text-attention": (None, ["article"], {"train": 200, "val": 40, "test": 40, "eval_docs": 4, "emb": 8, "hidden": 8,
                                            "attn": 8, "max_epochs": 2}),
     "text-rationale": (None, ["cn-cr-sel0.05"], {"train": 200, "val": 40, "test": 40, "eval_docs": 4, "emb": 8,
@@ -34,7 +36,7 @@ RUNS = {
 KEY = ["environment", "setting", "seed", "method", "sample", "metric"]
 
 
-TRAINED = ("smerf", "semi-natural-image", "text-attention", "text-rationale")
+TRAINED = ("smerf", "semi-natural-image", "text-attention", "text-rationale", "grid")
 
 
 def weights_file(environment: str) -> Path:
