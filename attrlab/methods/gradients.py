@@ -14,7 +14,7 @@ from captum.attr import (DeepLift, DeepLiftShap, Deconvolution, GradientShap, Gu
                          LayerAttribution, LayerGradCam, LayerGradientXActivation, NoiseTunnel, Saliency)
 
 from ..errors import AttrlabError
-from ..models.layers import ROLES, find_layer, spatial_layers
+from ..models.layers import ROLES, find_layer, probe_forward, spatial_layers
 from .references import per_sample, reference, reference_distribution, seeded
 from .registry import register
 
@@ -126,14 +126,8 @@ def for_deeplift(model: torch.nn.Module, inputs: torch.Tensor) -> torch.nn.Modul
 def _unique_calls(model: torch.nn.Module, inputs: torch.Tensor) -> torch.nn.Module:
     names = {m: n for n, m in model.named_modules()}
     counts: dict[torch.nn.Module, int] = {}
-    hooks = [m.register_forward_hook(lambda mod, i, o: counts.__setitem__(mod, counts.get(mod, 0) + 1))
-             for m in names if not list(m.children())]
-    try:
-        with torch.no_grad():
-            model(inputs[:1])
-    finally:
-        for h in hooks:
-            h.remove()
+    probe_forward(model, inputs, [m for m in names if not list(m.children())],
+                  lambda mod, i, o: counts.__setitem__(mod, counts.get(mod, 0) + 1))
     reused = sorted({names[m] for m, c in counts.items() if c > 1 and names[m]})
     if not reused:
         return model

@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from ..errors import AttrlabError
-from .layers import layer_name
+from .layers import layer_name, probe_forward
 
 
 def to_cells(x: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
@@ -178,6 +178,7 @@ class DiPart(_Grid):
         self.front = copy.deepcopy(model)
         self.split = self.inner_layer(split, example)
         self._grid_activation: deque = deque()
+        self._before_split: list | None = None
         self.front.get_submodule(self.split).register_forward_hook(self._keep)
         self.model.get_submodule(self.split).register_forward_hook(self._swap)
         self._check_split(example[:1])
@@ -234,18 +235,17 @@ class DiPart(_Grid):
         return self._grid_activation[0]
 
     def _front_layers(self, inputs: torch.Tensor) -> list[str]:
-        """The front's modules that finish by the split (inside it, or before it) on one grid."""
-        names = {m: n for n, m in self.front.named_modules() if n}
-        order: list[str] = []
-        handles = [m.register_forward_hook(lambda mod, i, o: order.append(names[mod])) for m in names]
-        try:
-            with torch.no_grad():
-                self._run_front(inputs[:1])
-        finally:
-            for h in handles:
-                h.remove()
-            self._grid_activation.clear()
-        return order[:order.index(self.split) + 1]
+        """The front's modules that finish by the split (inside it, or before it) on one grid;
+        found once (every job's layer method asks)."""
+        if self._before_split is None:
+            names = {m: n for n, m in self.front.named_modules() if n}
+            order: list[str] = []
+            try:
+                probe_forward(self._run_front, inputs, names, lambda mod, i, o: order.append(names[mod]))
+            finally:
+                self._grid_activation.clear()
+            self._before_split = order[:order.index(self.split) + 1]
+        return self._before_split
 
     def attribution_layer(self, which: str, inputs: torch.Tensor) -> nn.Module:
         """A layer that runs before the split, the split itself or one inside it is the front's own

@@ -34,6 +34,19 @@ _ADAPTIVE = (torch.nn.AdaptiveAvgPool2d, torch.nn.AdaptiveMaxPool2d)
 _POOLS = _ADAPTIVE + (torch.nn.AvgPool2d, torch.nn.MaxPool2d)
 
 
+def probe_forward(model: torch.nn.Module, inputs: torch.Tensor, modules, hook) -> None:
+    """Run ``model`` once on the first sample of ``inputs`` (no gradients) with ``hook(module,
+    input, output)`` on each of ``modules``, removed again afterwards: how attrlab looks at a
+    model's structure (its layers' shapes, which modules run twice, their order)."""
+    handles = [m.register_forward_hook(hook) for m in modules]
+    try:
+        with torch.no_grad():
+            model(inputs[:1])
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def spatial_layers(model: torch.nn.Module, inputs: torch.Tensor) -> list[tuple[str, tuple[int, int]]]:
     """``(name, (H, W))`` of every submodule whose output is a 4-D map, in the order they finish on
     one sample (a container finishes after its children, so a ResNet's ``layer4`` comes after
@@ -46,13 +59,7 @@ def spatial_layers(model: torch.nn.Module, inputs: torch.Tensor) -> list[tuple[s
                 not (isinstance(module, _POOLS) and out.shape[-2] * out.shape[-1] == 1):
             seen.append((names[module], (int(out.shape[-2]), int(out.shape[-1]))))
 
-    handles = [m.register_forward_hook(hook) for m in names]
-    try:
-        with torch.no_grad():
-            model(inputs[:1])
-    finally:
-        for h in handles:
-            h.remove()
+    probe_forward(model, inputs, names, hook)
     return seen
 
 
