@@ -216,6 +216,12 @@ def _cell_images(net, tx, ty, rows: int, cols: int, grids: int, confidence: floa
     return made
 
 
+def _span(counts: torch.Tensor) -> str:
+    """``27`` or ``20 to 27``: how many images each class has."""
+    low, high = int(counts.min()), int(counts.max())
+    return str(low) if low == high else f"{low} to {high}"
+
+
 def _classifier(model, side: int, n_classes: int) -> torch.nn.Module:
     builtins = {name: (lambda name=name: build_classifier(name, n_classes)) for name in BUILTIN_MODELS}
     return build_model(model, builtins, (3, side, side), n_classes)
@@ -320,7 +326,7 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, imag
     passed = p >= threshold and len(record["predicted_classes"]) >= 2
     if not passed:
         record["reason"] = (f"single-image test accuracy {p:.3f} < {threshold} ({n_classes} classes, "
-                            f"{config['train']} training images a class); try more images or epochs "
+                            f"{_span(torch.bincount(data['train'][1]))} training images a class); try more images or epochs "
                             "(--set max_epochs=...), or a lower --set threshold=" if p < threshold
                             else "the model predicts one class for every test image")
     grid_x, grid_classes, record["cells"] = _cell_images(net, tx, ty, rows, cols, grids, confidence, seed)
