@@ -111,12 +111,23 @@ class Lab:
         """Text-attention's article data set (quick preset)."""
         return self._get("text", lambda: self._env("text-attention", settings=["article"], eval_docs=16).eval_sets[0])
 
+    @property
+    def transformer(self):
+        """Text-attention's article data set with bert-small (quick preset; pip install 'attrlab[hf]')."""
+        return self._get("transformer", lambda: self._env("text-attention", settings=["article"], eval_docs=16,
+                                                           model="bert-small").eval_sets[0])
+
+    def text_for(self, method: BoundMethod):
+        """The text fixture for ``method``: the BiLSTM, or bert-small for a method the BiLSTM does
+        not serve (one that requires attention probabilities)."""
+        return self.transformer if method.requires else self.text
+
     def image_or_text(self, method: BoundMethod):
-        """The fixture a contract check uses: text-attention for text methods; for images SMERF, or
-        the designed network where the method asks for a true baseline or segmentation, or the
-        semi-natural model where it asks for a reference set."""
+        """The fixture a contract check uses: text-attention for text methods (:meth:`text_for`); for
+        images SMERF, or the designed network where the method asks for a true baseline or
+        segmentation, or the semi-natural model where it asks for a reference set."""
         if _modality(method) == "text":
-            return self.text
+            return self.text_for(method)
         if "true" in (method.params.get("baseline"), method.params.get("segmentation")):
             return self.designed
         if method.params.get("baseline") == "dataset":
@@ -186,10 +197,12 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
 def check_model_randomisation(method: BoundMethod, lab: Lab) -> dict:
     """Adebayo et al. 2018: re-initialise every weight; the maps must change (mean Spearman rank
     correlation of |map| per sample below the threshold). On natural images (the semi-natural
-    model): on SMERF's black backgrounds any map proportional to the input would agree trivially."""
+    model): on SMERF's black backgrounds any map proportional to the input would agree trivially.
+    Text maps are compared per word, over each document's own words: zeros at padding would agree
+    trivially too."""
     import copy
 
-    ev = lab.text if _modality(method) == "text" else lab.semi_natural
+    ev = lab.text_for(method) if _modality(method) == "text" else lab.semi_natural
     n = min(8, len(ev))
     trained = _maps(method, ev, 0, n)
     random_model = copy.deepcopy(ev.model)
@@ -200,9 +213,13 @@ def check_model_randomisation(method: BoundMethod, lab: Lab) -> dict:
                 m.reset_parameters()
     part = ev.batch(0, n)
     randomised = method(random_model.eval(), part.inputs, part.targets, **part.method_context())
-    a = trained.abs().sum(1) if trained.dim() == 4 else trained.abs()  # images: one value per pixel
-    b = randomised.abs().sum(1) if randomised.dim() == 4 else randomised.abs()
-    rho = float(np.mean([_spearman(a[i].flatten().numpy(), b[i].flatten().numpy()) for i in range(n)]))
+    if trained.dim() == 4:  # images: one value per pixel
+        a, b = trained.abs().sum(1).flatten(1), randomised.abs().sum(1).flatten(1)
+        keep = torch.ones_like(a, dtype=torch.bool)
+    else:  # text: per word, over the document's own words (padding would agree trivially)
+        a, b = part.on_ground_truth_grid(trained).abs(), part.on_ground_truth_grid(randomised).abs()
+        keep = part.on_ground_truth_grid((part.inputs != 0).float()) > 0
+    rho = float(np.mean([_spearman(a[i][keep[i]].numpy(), b[i][keep[i]].numpy()) for i in range(n)]))
     if rho >= THRESHOLDS["randomisation_max_rank_corr"]:
         raise CheckFailed(f"maps of the trained and the randomised model agree (mean Spearman {rho:.2f} ≥ "
                           f"{THRESHOLDS['randomisation_max_rank_corr']}): the map does not reflect what the model learned")
@@ -267,14 +284,16 @@ def check_smerf_simple_reasoning_pafl(method: BoundMethod, lab: Lab) -> dict:
 
 def check_beats_random_and_edge(method: BoundMethod, lab: Lab) -> dict:
     text = _modality(method) == "text"
-    ev = lab.text if text else lab.smerf
+    ev = lab.text_for(method) if text else lab.smerf
     controls = ["random"] if text else ["random", "edge"]
     metrics = MetricConfig() if text else SMERF_PROTOCOL
-    mine = score(_maps(method, ev), ev.ground_truth, metrics, reading=method.reading)["mass_focus"].numpy()
+    mine = score(ev.on_ground_truth_grid(_maps(method, ev)), ev.ground_truth, metrics,
+                 reading=method.reading)["mass_focus"].numpy()
     best = None
     for name in controls:
         control = get_method(name, defaults={"seed": 0})
-        values = score(_maps(control, ev), ev.ground_truth, metrics, reading=control.reading)["mass_focus"].numpy()
+        values = score(ev.on_ground_truth_grid(_maps(control, ev)), ev.ground_truth, metrics,
+                       reading=control.reading)["mass_focus"].numpy()
         if best is None or np.nanmean(values) > np.nanmean(best[1]):
             best = (name, values)
     keep = ~np.isnan(mine) & ~np.isnan(best[1])

@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping, Optional, Protocol, Sequence
 import torch
 
 from .errors import AttrlabError
+from .metrics.words import word_sums
 
 
 def _check_mask(name: str, mask: Optional[torch.Tensor], shape: Optional[tuple]) -> Optional[torch.Tensor]:
@@ -112,6 +113,10 @@ class EvalSet:
     that GradientSHAP draws its references from, Zhou et al. App. B.2). A method never sees the
     ground truth itself. ``display`` holds per-sample lists the report shows but nothing scores,
     e.g. ``tokens`` (the words of a text sample). ``verification`` is the model's verdict.
+
+    ``token_words`` ``(N, T)``, for a model that reads subword tokens: each input token's word
+    (-1 for special tokens and padding). The ground truth is then over words ``(N, W)`` and every
+    map is summed back to words before it is scored (:func:`attrlab.metrics.words.word_sums`).
     """
 
     name: str
@@ -125,6 +130,7 @@ class EvalSet:
     display: Mapping[str, list] = field(default_factory=dict)
     verification: Optional["Verification"] = None
     offset: int = 0  # index of the first sample in the evaluation set this one was batched from
+    token_words: Optional[torch.Tensor] = None
 
     def __post_init__(self) -> None:
         n = self.inputs.shape[0]
@@ -132,7 +138,11 @@ class EvalSet:
             raise AttrlabError(f"eval set '{self.name}': targets shape {tuple(self.targets.shape)} != ({n},)")
         if self.ground_truth.n_samples != n:
             raise AttrlabError(f"eval set '{self.name}': {self.ground_truth.n_samples} ground-truth masks for {n} inputs")
-        if tuple(self.inputs.shape[-len(self.ground_truth.grid):]) != self.ground_truth.grid:
+        if self.token_words is not None:
+            if tuple(self.token_words.shape) != tuple(self.inputs.shape):
+                raise AttrlabError(f"eval set '{self.name}': token_words {tuple(self.token_words.shape)} does not "
+                                   f"match inputs {tuple(self.inputs.shape)}")
+        elif tuple(self.inputs.shape[-len(self.ground_truth.grid):]) != self.ground_truth.grid:
             raise AttrlabError(
                 f"eval set '{self.name}': ground-truth grid {self.ground_truth.grid} does not match inputs {tuple(self.inputs.shape)}"
             )
@@ -149,7 +159,22 @@ class EvalSet:
         return EvalSet(self.name, self.model, self.inputs[s], self.targets[s], self.ground_truth.subset(s),
                        self.setting, {k: v[s] for k, v in self.context.items()}, self.shared,
                        {k: list(v)[s] for k, v in self.display.items()}, self.verification,
-                       self.offset + min(start, len(self)))
+                       self.offset + min(start, len(self)),
+                       None if self.token_words is None else self.token_words[s])
+
+    def on_ground_truth_grid(self, attributions: torch.Tensor) -> torch.Tensor:
+        """Maps on the ground truth's grid, ready to score: as they are, or, for a model that
+        reads subword tokens (``token_words``), each word the sum of its tokens.
+
+        Example (three tokens, the last two one word):
+            >>> ev = EvalSet("e", torch.nn.Identity(), torch.ones(1, 3, dtype=torch.long), torch.zeros(1, dtype=torch.long),
+            ...              GroundTruth(focus=torch.tensor([[True, False]])), token_words=torch.tensor([[0, 1, 1]]))
+            >>> ev.on_ground_truth_grid(torch.tensor([[1.0, 2.0, 3.0]])).tolist()
+            [[1.0, 5.0]]
+        """
+        if self.token_words is None:
+            return attributions
+        return word_sums(attributions, self.token_words.to(attributions.device), self.ground_truth.grid[-1])
 
     def method_context(self, device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
         """What a method may ask for by name: the shared and per-sample context, and

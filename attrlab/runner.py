@@ -38,6 +38,7 @@ from .keys import content_hash as _hash
 from .storage import write_atomic as _write_atomic
 from .methods import get_method, list_methods
 from .metrics import Probe, automatic_specs, reduce_channels
+from .metrics.words import special_share
 
 N_SHOWN = 4  # samples whose maps are kept for the report's figures
 COMPLETENESS_TOLERANCE = 0.01  # a complete method's job is flagged when Σa misses f(x) − f(x0) by more than 1%
@@ -85,13 +86,35 @@ def default_methods(spec: EnvironmentSpec) -> list[str]:
     variants. The environment declares; the runner picks.
 
     Example:
-        >>> default_methods(get_environment("text-attention").spec)
-        ['attention', 'embedding_gradient', 'embedding_ig']
+        >>> default_methods(get_environment("text-attention").spec)  # fit_defaults then fits them to the model
+        ['attention', 'attention_rollout', 'embedding_gradient', 'embedding_ig', 'grad_attention_rollout', 'raw_attention']
     """
     paper = [m for m in dict.fromkeys(spec.paper_methods.values()) if m]
     covered = {m.split(":")[0] for m in paper}
     rest = [m for m in list_methods(spec.modality) if m not in covered]
     return list(dict.fromkeys(paper + rest + list(spec.extra_methods)))
+
+
+def fit_defaults(methods: list, models: list, seed: int = 0) -> list:
+    """The default methods that every model offers what they require (a BiLSTM gets no attention
+    rollout), with ``raw_attention`` spelled out for every layer (head mean) and every head of a
+    transformer that says how many it has (``attention_heads``), so a user sees which one tracks
+    the ground truth."""
+    out = []
+    for m in methods:
+        if not all(m.applies_to(model) for model in models):
+            continue
+        shapes = {getattr(model, "attention_heads", None) for model in models}
+        if m.label == "raw_attention" and len(shapes) == 1 and None not in shapes:
+            layers, heads = shapes.pop()
+            # the last layer's head mean is the model's own `attention` (when that runs too)
+            shown = range(layers - 1) if any(o.label == "attention" for o in methods) else range(layers)
+            specs = [f"raw_attention:layer={l}" for l in shown]
+            specs += [f"raw_attention:layer={l}:head={h}" for l in range(layers) for h in range(heads)]
+            out += [get_method(spec, defaults={"seed": seed}) for spec in specs]
+        else:
+            out.append(m)
+    return out
 
 
 def _one_line(exc: BaseException) -> str:
@@ -164,6 +187,9 @@ def pointing_region(ev: EvalSet, masks: tuple) -> torch.Tensor | None:
     region = found[0]
     for mask in found[1:]:
         region = region | mask
+    if ev.token_words is not None:  # words → their tokens (special tokens are in no region)
+        words = ev.token_words.to(region.device)
+        region = torch.gather(region, 1, words.clamp(0, region.shape[1] - 1)) & (words >= 0) & (words < region.shape[1])
     return region
 
 
@@ -221,6 +247,9 @@ def run(config: RunConfig) -> Path:
             shutil.rmtree(out, ignore_errors=True)
         raise
 
+    if not config.methods:  # the defaults, fitted to the models the environment built
+        methods = fit_defaults(methods, [ev.model for ev in env.eval_sets], config.seed)
+        labels = [m.label for m in methods]
     env_key = {"environment": env.name, "config": env.config, "version": __version__}
     model_id = f"{env.name}-{_hash(env_key)[:8]}"
     verification = env.verification
@@ -264,14 +293,17 @@ def run(config: RunConfig) -> Path:
         values, error, flag, measured = None, "", "", None
         try:
             attributions = method(model, inputs, targets, **context)
-            values = score(attributions, part.ground_truth, metrics, reading=method.reading,
+            scored = part.on_ground_truth_grid(attributions)  # subword maps summed back to words
+            values = score(scored, part.ground_truth, metrics, reading=method.reading,
                            extra=registered.spec.ground_truth_metrics)
+            if part.token_words is not None:
+                values["special_share"] = special_share(attributions, part.token_words.to(device), inputs != 0)
             if method.complete and inputs.is_floating_point():  # the shared completeness check (Captum's delta)
                 gap = method.completeness_gap(model, inputs, targets, attributions, **context).cpu()
                 values["completeness_gap"] = gap
                 if float(gap.max()) > COMPLETENESS_TOLERANCE:
                     flag = f"completeness gap up to {100 * float(gap.max()):.1f}% of f(x) - f(baseline)"
-            _save_maps(out, ev, method.label, start, attributions, metrics)
+            _save_maps(out, ev, method.label, start, scored, metrics)
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # a failing method is recorded, never fatal to the study
@@ -279,8 +311,9 @@ def run(config: RunConfig) -> Path:
         seconds = time.perf_counter() - t0
         if values is not None and auto[ev.setting]:  # ground-truth-free metrics, while the maps are in memory
             region = pointing_region(part, registered.spec.pointing)
+            special = None if part.token_words is None else (part.token_words.to(device) < 0) & (inputs != 0)
             probe = Probe(model, inputs, targets, attributions, context, config.seed, method,
-                          None if region is None else region.to(device), frozenset(part.shared))
+                          None if region is None else region.to(device), frozenset(part.shared), special)
             measured = score_automatic(auto[ev.setting], probe)
             values.update(measured.values)
         rows = _records_for_batch(part, start, method.label, values, error, config.seed, model_id, verified,

@@ -135,7 +135,18 @@ def _models_by_modality():
         "image": (image_model, torch.rand(8, 3, 8, 8, generator=g), torch.arange(8) % 3),
         "text": (AttentionClassifier(vocab_size=20, emb=4, hidden=4, attn=4).eval(), ids, torch.arange(8) % 2),
         "rationale": (RationaleModel(20, "cr", 4, 4, 0.2, 1.0).eval(), ids, torch.arange(8) % 2),
+        "transformer": (_tiny_bert(), ids, torch.arange(8) % 2),  # methods that require attention probabilities
     }
+
+
+def _tiny_bert():
+    from attrlab.models.transformer import bert_small
+
+    docs = [[f"w{i}" for i in range(k, k + 5)] for k in range(20)]
+    model = bert_small(docs, 2, hidden=8, layers=2, heads=2, vocab_size=40, max_tokens=16).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
 
 
 def test_a_samples_map_does_not_depend_on_its_batch():
@@ -152,7 +163,7 @@ def test_a_samples_map_does_not_depend_on_its_batch():
         if method.label.endswith(":baseline=data"):
             method = get_method(f"{name}:baseline=zeros")
         info = describe(name)
-        model, x, y = models["image" if info.oracle else info.modality]
+        model, x, y = models["image" if info.oracle else "transformer" if info.requires else info.modality]
         index = torch.arange(8)
         extra = {"oracle_map": torch.rand(8, *x.shape[2:]) > 0.5} if info.oracle else {}  # the ladder's control
         whole = method(model, x, y, sample_index=index, **extra)

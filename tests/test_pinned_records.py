@@ -29,6 +29,13 @@ CONTINUOUS = {"mass_focus", "mass_avoid", "mafl_focus", "mafl_avoid", "completen
 AUTOMATIC = {"deletion", "deletion:substrate=true", "insertion", "srg", "infidelity", "sparseness", "complexity",
              "comprehensiveness", "sufficiency", "confidence"}
 CONTINUOUS |= AUTOMATIC
+# areas over a pixel ordering (deletion, insertion, SRG = LeRF − MoRF area): rounding that swaps two
+# nearly equal pixels across a step boundary moves the curve by what one pixel changes. Measured:
+# SRG of the grid's pins moved by up to 3.3e-5 on four records (Grad-CAM, LayerCAM maps, whose
+# upsampled cells are nearly flat) on an AMD EPYC other than the one that wrote them; every other
+# metric stayed within 1.5e-6. 1e-4 keeps a 3x margin over that.
+ORDERING = {"deletion", "deletion:substrate=true", "insertion", "srg"}
+ORDERING_TOLERANCE = 1e-4
 
 
 @pytest.mark.parametrize("environment", sorted(RUNS))
@@ -41,7 +48,11 @@ def test_small_run_records_equal_the_pinned_ones(environment, tmp_path):
     groups = sorted(c for c in pinned.columns if c.startswith("group_"))
     assert groups == sorted(c for c in got.columns if c.startswith("group_"))
     continuous = got["metric"].isin(CONTINUOUS).to_numpy()
-    np.testing.assert_allclose(got.loc[continuous, "value"], pinned.loc[continuous, "value"], atol=TOLERANCE, rtol=0)
+    ordering = got["metric"].isin(ORDERING).to_numpy()
+    np.testing.assert_allclose(got.loc[continuous & ~ordering, "value"], pinned.loc[continuous & ~ordering, "value"],
+                               atol=TOLERANCE, rtol=0)
+    np.testing.assert_allclose(got.loc[ordering, "value"], pinned.loc[ordering, "value"], atol=ORDERING_TOLERANCE,
+                               rtol=0)
     a, b = got.loc[~continuous, "value"].to_numpy(float), pinned.loc[~continuous, "value"].to_numpy(float)
     moved = ~((np.isnan(a) & np.isnan(b)) | (np.abs(a - b) <= TOLERANCE))
     assert moved.sum() <= 1, got.loc[~continuous].loc[moved, KEY + ["value"]].assign(pinned=b[moved]).to_string()

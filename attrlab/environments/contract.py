@@ -70,6 +70,11 @@ class Option:
         where = f"{env} option {self.name}"
         if value is None and self.type is not str:
             return None
+        if self.references and isinstance(value, str) and value.startswith("hf:"):
+            from ..models.transformer import check_checkpoint
+
+            check_checkpoint(value[3:])  # a folder that is no checkpoint is refused now, in one line
+            return value
         if self.references and (callable(value) or (isinstance(value, str) and value not in self.choices
                                                     and is_reference(value))):
             if isinstance(value, str):
@@ -139,6 +144,9 @@ class EnvironmentSpec:
         recipes: recipe name → option values, chosen with the declared option ``recipe``
             (``--set recipe=paper``): applied over the preset and under the user's own values, so
             ``--set recipe=paper --set embeddings=learned`` changes one piece of the recipe.
+        model_defaults: a ``model`` option's value (or a prefix ending in ``:``, e.g. ``hf:``) →
+            option values that suit that architecture (a transformer's learning rate), applied like
+            a recipe: over the preset and the recipe, under the user's own values.
     """
 
     name: str
@@ -158,6 +166,7 @@ class EnvironmentSpec:
     pointing: tuple = ("focus",)
     ground_truth_metrics: tuple = ()
     recipes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    model_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:
@@ -169,6 +178,11 @@ class EnvironmentSpec:
             unknown = set(values) - set(names)
             if unknown:
                 raise AttrlabError(f"environment '{self.name}' preset '{preset}' sets undeclared {', '.join(sorted(unknown))}")
+        for model, values in self.model_defaults.items():
+            unknown = set(values) - set(names)
+            if unknown or "model" not in names:
+                raise AttrlabError(f"environment '{self.name}' model_defaults '{model}' needs a declared 'model' option "
+                                   f"and declared options only (undeclared: {', '.join(sorted(unknown)) or 'none'})")
         for recipe, values in self.recipes.items():
             unknown = set(values) - set(names)
             if unknown or "recipe" not in names:
@@ -192,6 +206,11 @@ class EnvironmentSpec:
         recipe = given.get("recipe", values.get("recipe"))
         if recipe is not None:
             values.update(self.recipes.get(recipe, {}))  # the recipe over the preset, under the user's values
+        model = given.get("model", values.get("model"))
+        if isinstance(model, str):
+            for name, defaults in self.model_defaults.items():
+                if model == name or (name.endswith(":") and model.startswith(name)):
+                    values.update(defaults)
         values.update(given)
         return values
 

@@ -28,9 +28,10 @@ from ..models.text import AttentionClassifier
 from ..models.training import accuracy, predicted_classes, train_verified
 from ..models.user import build_model
 from .contract import EnvironmentSpec, Option, register_environment
-from .trained import RESTARTS, train_or_load
+from .trained import RESTARTS, model_cache, train_or_load
 
 SETTINGS = MANIPULATIONS
+CLASSES = ("a", "the")  # label 0: the articles read "a"; label 1: "the" (attrlab.data.text.manipulate)
 
 # options both text environments take (text-rationale declares the same corpus and training ones)
 CORPUS_OPTIONS = (
@@ -72,6 +73,9 @@ CORPUS_OPTIONS = (
 PAPER_RECIPE = {"emb": 200, "hidden": 200, "attn": 200, "embeddings": "word2vec", "lr": 1e-3, "weight_decay": 1e-5,
                 "clip": 5.0, "batch": 250, "max_epochs": 100, "threshold": 0.97, "train_margin": 0.0}
 
+# a transformer's training where the preset's is a BiLSTM's (Adam 3e-3 sends a BERT's loss to chance)
+TRANSFORMER_TRAINING = {"lr": 5e-4, "clip": 1.0}
+
 
 SPEC = EnvironmentSpec(
     name="text-attention",
@@ -86,9 +90,16 @@ SPEC = EnvironmentSpec(
     },
     options=CORPUS_OPTIONS + (
         Option("attn", int, 64, "additive attention size", minimum=1, maximum=4096),
-        Option("model", str, "bilstm-attention", "the paper's BiLSTM + additive attention, or your own text "
-               "classifier (module:Class, file.py:Class; the attention method needs a .attention(ids) method)",
-               choices=("bilstm-attention",), references=True, flag=True),
+        Option("model", str, "bilstm-attention", "the paper's BiLSTM + additive attention; bert-small, a BERT built "
+               "here from a config with a WordPiece tokenizer trained on the corpus; hf:DIR, a local Hugging Face "
+               "checkpoint fine-tuned here (both: pip install 'attrlab[hf]'); or your own text classifier "
+               "(module:Class, file.py:Class; the attention method needs a .attention(ids) method)",
+               choices=("bilstm-attention", "bert-small"), references=True, flag=True),
+        Option("layers", int, 2, "bert-small: transformer layers", minimum=1, maximum=48),
+        Option("heads", int, 2, "bert-small: attention heads per layer (hidden must be divisible by it)", minimum=1,
+               maximum=64),
+        Option("wordpiece_vocab", int, 2000, "bert-small: WordPiece vocabulary size trained on the corpus", minimum=50,
+               maximum=200_000),
         Option("recipe", str, "attrlab", "attrlab: the options as given; paper: the authors' attention training as "
                "their code runs it, every piece at once (200-d frozen word2vec, 2x200 BiLSTM, Adam 1e-3 with weight "
                "decay 1e-5, clip 5, batch 250, stop at the first epoch with validation accuracy >= 0.97) over the "
@@ -100,6 +111,7 @@ SPEC = EnvironmentSpec(
     ),
     headline=("mass_focus", "Attr% on correlating articles"),
     recipes={"attrlab": {}, "paper": PAPER_RECIPE},
+    model_defaults={"bert-small": TRANSFORMER_TRAINING, "hf:": TRANSFORMER_TRAINING},
     test_options={"train": 40, "val": 10, "test": 10, "eval_docs": 2, "emb": 4, "hidden": 4, "attn": 4,
                   "max_epochs": 1, "restarts": 0},
 )
@@ -159,16 +171,24 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, corp
             sizes = {split: len(docs) for split, docs in data.items()}
             if sizes != {"train": config["train"], "val": config["val"], "test": config["test"]}:
                 actual_sizes[kind] = sizes
-            vocab = Vocabulary([m.tokens for m in data["train"]])
-            enc = {k: _encode(v, vocab, config["max_len"]) for k, v in data.items()}
             name = kind if config["seeds"] == 1 else f"{kind}-s{run_seed}"
-            embed = embeddings_for(config, tokens, vocab.itos, run_seed)
-            make = lambda vocab=vocab, embed=embed: embed(_text_model(config, len(vocab)))  # noqa: E731
+            if is_transformer(config["model"]):
+                make, enc, facts = _transformer(config, data, cache_dir)
+                data_id = {"corpus": corpus_id, **facts}
+            else:
+                vocab = Vocabulary([m.tokens for m in data["train"]])
+                enc = {k: _encode(v, vocab, config["max_len"]) for k, v in data.items()}
+                embed = embeddings_for(config, tokens, vocab.itos, run_seed)
+                make = lambda vocab=vocab, embed=embed: embed(_text_model(config, len(vocab)))  # noqa: E731
+                data_id, facts = corpus_id, {"vocabulary": len(vocab)}
             model, verification = fit_and_verify(
                 SPEC, name, make,
-                enc, config, run_seed, options, corpus_id, cache_dir, threshold, alpha, dev, progress,
-                {"vocabulary": len(vocab), "corpus": corpus_id})
-            eval_sets.append(_eval_set(name, model, data["test"], enc["test"], config["eval_docs"], vocab,
+                enc, config, run_seed, options, data_id, cache_dir, threshold, alpha, dev, progress,
+                {**facts, "corpus": corpus_id})
+            n = min(config["eval_docs"], len(data["test"]))
+            # a transformer's records say which model they are (the paper's rows judge the BiLSTM only)
+            extra = {"model": [str(config["model"])] * n} if is_transformer(config["model"]) else None
+            eval_sets.append(_eval_set(name, model, data["test"], enc["test"], config["eval_docs"], extra_facts=extra,
                                        verification=verification))
     return Environment("text-attention", {"preset": preset, "seed": seed, "settings": names, "corpus": corpus or "embedded",
                                           "corpus_id": corpus_id, "threshold": threshold, **config,
@@ -195,6 +215,54 @@ def embeddings_for(config: dict, tokens: list[list[str]], itos: list[str], seed:
             vectors.append(word2vec_matrix(tokens, itos, config["emb"], seed))
         return freeze_embeddings(model, vectors[0])
     return embed
+
+
+def is_transformer(model) -> bool:
+    """Whether the ``model`` option names a Hugging Face transformer (bert-small or hf:DIR)."""
+    return isinstance(model, str) and (model == "bert-small" or model.startswith("hf:"))
+
+
+def _transformer(config: dict, data: dict, cache_dir: str) -> tuple:
+    """``(make_model, encoded splits, facts)`` for a transformer: bert-small's WordPiece tokenizer
+    is trained on the training documents once (its vocabulary id goes into the cache key);
+    a checkpoint brings its own. Each split is encoded as ids, labels, word-level masks and the
+    word of each token (:meth:`~attrlab.models.transformer.TransformerClassifier.encode`)."""
+    from ..models.transformer import bert_small, load_checkpoint, train_wordpiece
+
+    choice = config["model"]
+    if choice == "bert-small":
+        if config["embeddings"] != "learned":
+            raise AttrlabError("embeddings=word2vec is for the BiLSTM: bert-small learns its embeddings")
+        tokenizer = train_wordpiece([m.tokens for m in data["train"]], config["wordpiece_vocab"],
+                                    model_cache(cache_dir or None))
+        limit = min(512, 2 * config["max_len"] + 2)
+        make = lambda: bert_small(None, 2, config["hidden"], config["layers"], config["heads"],  # noqa: E731
+                                  max_tokens=limit, tokenizer=tokenizer)
+        probe = make()
+    else:
+        path = choice[3:]
+        make = lambda: load_checkpoint(path, CLASSES)  # noqa: E731
+        probe = make()
+        limit = probe.max_positions
+    enc = {k: _encode_subwords(v, probe, limit) for k, v in data.items()}
+    import transformers
+
+    return make, enc, {"vocabulary": len(probe.tokenizer), "tokenizer": probe.vocab_id,
+                       "transformers": transformers.__version__}
+
+
+def _encode_subwords(docs, model, limit: int) -> tuple:
+    """Like :func:`_encode`, over subword tokens: ids ``(N, T)``, labels, ``(N, W)`` masks of
+    correlating and non-correlating *words*, and each token's word ``(N, T)``."""
+    ids, token_words = model.encode([m.tokens for m in docs], limit)
+    width = max(len(m.tokens) for m in docs)
+    labels = torch.tensor([m.label for m in docs])
+    corr = torch.zeros(len(docs), width, dtype=torch.bool)
+    non = torch.zeros(len(docs), width, dtype=torch.bool)
+    for k, m in enumerate(docs):
+        corr[k, m.correlating] = True
+        non[k, m.non_correlating] = True
+    return ids, labels, corr, non, token_words
 
 
 def _text_model(config: dict, vocab_size: int) -> torch.nn.Module:
@@ -251,15 +319,19 @@ def _encode(docs, vocab: Vocabulary, max_len: int) -> tuple[torch.Tensor, torch.
     return ids, labels, corr, non
 
 
-def _eval_set(name: str, model, docs, enc, n: int, vocab: Vocabulary, env: str = "text-attention",
+def _eval_set(name: str, model, docs, enc, n: int, env: str = "text-attention",
               extra_facts: dict | None = None, verification: Verification | None = None) -> EvalSet:
-    ids, labels, corr, non = (t[:n] for t in enc)
-    lengths = (ids != 0).sum(1).clamp_min(1).float()
+    ids, labels, corr, non = (t[:n] for t in enc[:4])
+    token_words = enc[4][:n] if len(enc) > 4 else None  # a subword model: masks are over words
+    if token_words is None:
+        lengths = (ids != 0).sum(1).clamp_min(1).float()
+    else:
+        lengths = torch.tensor([max(1, len(m.tokens)) for m in docs[:n]], dtype=torch.float32)
     facts = {"freq_correlating": (corr.sum(1) / lengths).tolist(), "freq_non_correlating": (non.sum(1) / lengths).tolist(),
              "length": lengths.long().tolist(), **(extra_facts or {})}
     gt = GroundTruth(focus=corr, avoid=non if non.any() else None, facts=facts)
     return EvalSet(env, model, ids, labels, gt, name, display={"tokens": [m.tokens for m in docs[:n]]},
-                   verification=verification)
+                   verification=verification, token_words=token_words)
 
 
 from . import semi_natural_text_report  # noqa: E402,F401  (registers its report section)

@@ -165,7 +165,7 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, corp
             z = model.rationale(ids) > 0
         per_doc = (z.sum(1) / (ids != 0).sum(1).clamp_min(1)).tolist()
         facts = {"target_selection": [sel] * n, "selection": per_doc, "model": [kind] * n, "data": [data_kind] * n}
-        eval_sets.append(_eval_set(name, model, data["test"], enc["test"], n, vocab, "text-rationale", facts,
+        eval_sets.append(_eval_set(name, model, data["test"], enc["test"], n, "text-rationale", facts,
                                    verification=verification))
     return Environment("text-rationale", {"preset": preset, "seed": seed, "settings": names,
                                           "corpus": corpus or "embedded", "corpus_id": corpus_id,

@@ -38,13 +38,14 @@ class MethodInfo:
     complete: bool = False  # claims Σ attributions = f(x) − f(baseline) for the target (completeness)
     reading: str = DEFAULT_READING  # how SMERF's protocol reads its channels (attrlab.metrics.READINGS)
     oracle: bool = False  # a control that is lent the ground truth (``oracle_map``); no real method is
+    requires: tuple = ()  # what the model must offer (e.g. ``attentions``: every layer's attention probabilities)
 
 
 _REGISTRY: dict[str, MethodInfo] = {}
 
 
 def register(name: str, description: str, modality: str = "image", complete: bool = False,
-             reading: str = DEFAULT_READING, oracle: bool = False, **defaults: Any):
+             reading: str = DEFAULT_READING, oracle: bool = False, requires: tuple = (), **defaults: Any):
     """Register ``factory(**params) -> fn(model, inputs, targets, **context)`` under ``name``;
     ``modality`` says which inputs it takes (``image``: N×C×H×W; ``text``: token ids;
     ``rationale``: token ids of a select-then-predict model). ``complete`` declares that its maps
@@ -52,6 +53,9 @@ def register(name: str, description: str, modality: str = "image", complete: boo
     ``completeness_gap`` of each map (:func:`completeness_gap`, written once here). ``reading``
     declares how SMERF's metric protocol reads its channels, as the paper's authors read this
     method's maps (:data:`attrlab.metrics.READINGS`; a user's function sets ``fn.reading``).
+    ``requires`` names what the model must offer (``attentions``: a transformer's attention
+    probabilities); a run picks such a method by default only for models that offer it, and a
+    model that lacks it is refused in one line.
 
     Example:
         >>> @register("ones_example", "all-ones map (documentation example)")
@@ -64,7 +68,7 @@ def register(name: str, description: str, modality: str = "image", complete: boo
         if name in _REGISTRY:
             raise AttrlabError(f"method '{name}' is registered twice")
         _REGISTRY[name] = MethodInfo(name, factory, description, dict(defaults), modality, complete,
-                                     check_reading(reading, f"method '{name}'"), oracle)
+                                     check_reading(reading, f"method '{name}'"), oracle, tuple(requires))
         return factory
     return decorate
 
@@ -136,8 +140,17 @@ class BoundMethod:
     complete: bool = False
     reading: str = DEFAULT_READING  # how SMERF's metric protocol reads its maps (attrlab.metrics.READINGS)
     oracle: bool = False  # lent the ground truth as ``oracle_map`` (the meta-evaluation's oracle ladder)
+    requires: tuple = ()  # what the model must offer (MethodInfo.requires)
+
+    def applies_to(self, model: torch.nn.Module) -> bool:
+        """Whether ``model`` offers everything this method requires."""
+        return all(callable(getattr(model, r, None)) for r in self.requires)
 
     def __call__(self, model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor, **context: Any) -> torch.Tensor:
+        if not self.applies_to(model):
+            missing = [r for r in self.requires if not callable(getattr(model, r, None))]
+            raise AttrlabError(f"method '{self.label}' needs a model with .{'(), .'.join(missing)}() "
+                               f"({type(model).__name__} has none): a transformer (--model bert-small or hf:DIR)")
         return attribute(self.fn, model, inputs, targets, label=self.label, **context)
 
     def completeness_gap(self, model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
@@ -205,7 +218,7 @@ def get_method(spec: str | Callable, label: str | None = None, defaults: dict | 
         label = spec.strip()
         if full.get("baseline") == "data" and "baseline" not in params:
             label += ":baseline=data"  # its references are the batch: say so wherever its records go
-    return BoundMethod(label, fn, full, complete, info.reading, info.oracle)
+    return BoundMethod(label, fn, full, complete, info.reading, info.oracle, info.requires)
 
 
 def _declared_reading(obj: Any) -> str:
@@ -305,4 +318,4 @@ def _load_builtin() -> None:
     global _loaded
     if not _loaded:
         _loaded = True
-        from . import gradients, lrp, model_free, perturbation, text  # noqa: F401  (they register themselves)
+        from . import attention, gradients, lrp, model_free, perturbation, text  # noqa: F401  (they register themselves)

@@ -22,13 +22,13 @@ from .registry import register_metric
 
 def _magnitude(probe: Probe) -> torch.Tensor:
     """|a| per feature, ``(N, d)``: Σ_c |a_c| per pixel for image maps, |a| per token (padding,
-    id 0, counts as 0: a document's length must not change its sparseness)."""
+    id 0, and special tokens count as 0: a document's length must not change its sparseness)."""
     a = probe.attributions.float()
     if probe.is_image and a.dim() == 4:
         a = a.abs().sum(1)
     a = a.abs()
     if not probe.is_image and a.dim() == 2:
-        a = a * (probe.inputs != 0)
+        a = a * probe.features
     return a.flatten(1)
 
 
@@ -108,6 +108,6 @@ def pointing_game(probe: Probe) -> torch.Tensor:
     if probe.region is None:
         raise AttrlabError("pointing_game needs a region to point at; this environment declares none")
     relevance = probe.relevance()
-    if not probe.is_image:  # padding is never pointed at
-        relevance = torch.where(probe.inputs != 0, relevance, torch.full_like(relevance, -torch.inf))
+    if not probe.is_image:  # padding and special tokens are never pointed at
+        relevance = torch.where(probe.features, relevance, torch.full_like(relevance, -torch.inf))
     return pointing_hits(relevance, probe.region)

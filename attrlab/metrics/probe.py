@@ -46,6 +46,7 @@ class Probe:
     method: Callable | None = None
     region: torch.Tensor | None = None
     shared: frozenset = frozenset()  # context keys that are whole sets, not one row per sample (reference_set)
+    fixed: torch.Tensor | None = None  # tokens that are no feature ([CLS], [SEP]): never deleted, ranked or pointed at
     passes: float = 0.0
     _memo: dict = field(default_factory=dict, repr=False)
 
@@ -63,6 +64,19 @@ class Probe:
     @property
     def is_image(self) -> bool:
         return self.inputs.dim() == 4
+
+    @property
+    def features(self) -> torch.Tensor:
+        """For token ids, the tokens that are features: not padding (id 0), not ``fixed``.
+
+        Example:
+            >>> p = Probe(torch.nn.Identity(), torch.tensor([[2, 5, 3, 0]]), torch.tensor([0]), torch.zeros(1, 4),
+            ...           fixed=torch.tensor([[True, False, True, False]]))
+            >>> p.features.tolist()
+            [[False, True, False, False]]
+        """
+        valid = self.inputs != 0
+        return valid if self.fixed is None else valid & ~self.fixed.to(valid.device)
 
     @property
     def sample_index(self) -> torch.Tensor:

@@ -136,6 +136,10 @@ def _declare_ground_truth() -> None:
         "completeness_gap", "|Σa − (f(x) − f(x0))| / |f(x) − f(x0)| of a method that claims completeness "
         "(Sundararajan et al. 2017); recorded beside the ground-truth metrics", "automatic", "model", "any", "lower",
         "2")
+    _REGISTRY["special_share"] = MetricInfo(
+        "special_share", "share of |attribution| on tokens that are no word ([CLS], [SEP]), which hold no ground "
+        "truth; recorded for models that read subword tokens (attrlab.metrics.words)", "ground truth",
+        "ground truth", "tokens", "lower")
 
 
 _declare_ground_truth()

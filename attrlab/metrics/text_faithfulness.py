@@ -5,7 +5,7 @@ leave-one-out Kendall τ (ferret's τ-LOO).
 Tokens are **deleted**, not masked, as ERASER does: the remaining tokens close up in their order
 and padding (id 0) fills the end, so a model sees a shorter document, never a hole. The rationale
 of a bin is the top ``max(1, ⌊f · L⌋)`` real tokens of the map (L: the sample's tokens, padding
-excluded; ties in seeded random order), for the explained target class (ERASER takes the
+and a subword model's special tokens excluded — those stay in every variant; ties in seeded random order), for the explained target class (ERASER takes the
 predicted class; attrlab explains the label, which a verified model predicts).
 
 Example (a model whose logit for class 0 counts token 7):
@@ -47,7 +47,7 @@ def _need_tokens(probe: Probe, name: str) -> None:
 def _rationales(probe: Probe, bins: tuple) -> tuple[torch.Tensor, torch.Tensor]:
     """Per bin, the boolean top-k rationale ``(N, B, L)`` and each sample's real-token count."""
     ids = probe.inputs
-    valid = ids != 0
+    valid = probe.features
     order = probe.order(True, valid=valid)
     n, length = ids.shape
     ranks = torch.empty_like(order)
@@ -71,7 +71,8 @@ def eraser_aopc(probe: Probe, bins: tuple = ERASER_BINS) -> dict[str, torch.Tens
         without = rationale & ~(rationale.sum(2, keepdim=True) >= real.view(-1, 1, 1))
         stacked = ids.unsqueeze(1).expand(-1, b, -1)
         removed = close_up(stacked, ~without)
-        kept = close_up(stacked, rationale)
+        fixed = (ids != 0) & ~probe.features  # special tokens stay in every variant
+        kept = close_up(stacked, rationale | fixed.unsqueeze(1))
         full = probe.original("probability").unsqueeze(1)
         scores = probe.scores(torch.cat([removed, kept], 1))
         return {"comprehensiveness": (full - scores[:, :b]).mean(1), "sufficiency": (full - scores[:, b:]).mean(1)}
@@ -105,7 +106,7 @@ def loo_tau(probe: Probe) -> torch.Tensor:
     dropped = close_up(ids.unsqueeze(1).expand(-1, length, -1), ~eye.unsqueeze(0))            # (N, L, L)
     drops = (probe.original("probability").unsqueeze(1) - probe.scores(dropped)).cpu().double()
     rel = probe.relevance().cpu().double()
-    valid = (ids != 0).cpu()
+    valid = probe.features.cpu()
     out = []
     for i in range(n):
         v = valid[i]

@@ -18,6 +18,10 @@ methods) and a rule:
   fact — e.g. SMERF's objects in the image — exceed those with the most). The difference is taken
   per model (paired by unit) and its 95% interval judged as ``above 0``.
 
+A grid point written ``key=value?`` also holds for records that do not name ``key`` (their
+model is the environment's default): Zhou et al.'s Table 1 rows read ``model=bilstm-attention?``,
+so they judge the paper's BiLSTM and never a transformer run beside it.
+
 A metric written ``mass_focus@worst=group_bucket`` is each model's worst group: the lowest of its
 per-bucket means (SMERF's worst-case PAFL, Fig. 8b), then averaged over methods for ``ALL``.
 
@@ -65,13 +69,15 @@ def _grid_match(frame: pd.DataFrame, grid, facts: bool = True) -> pd.DataFrame:
         return frame
     for part in grid.split(";"):
         key, value = part.split("=", 1)
+        value, default = value.strip().removesuffix("?"), value.strip().endswith("?")
         names = (f"opt_{key.strip()}", f"group_{key.strip()}") if facts else (f"opt_{key.strip()}",)
         col = next((c for c in names if c in frame.columns), None)
         if col is None:
-            if not facts:
+            if not facts or default:  # value?: records that do not say are at the default value
                 continue
             return frame.iloc[0:0]
-        frame = frame[frame[col].astype(str).map(_num) == _num(value.strip())]
+        held = frame[col].astype(str).map(_num)
+        frame = frame[(held == _num(value)) | (default & frame[col].isna())]
     return frame
 
 

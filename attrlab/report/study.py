@@ -155,7 +155,7 @@ def _headline_figure(cells: pd.DataFrame, grid: list[str], label: str, path: Pat
             ax.barh(y, c["mean"], color=["#3b75af" if e else "#bbbbbb" for e in c["evidence"]])
             ax.errorbar(c["mean"], y, xerr=err, fmt="none", ecolor="black", lw=0.8)
             labels = [f"{m}{' ' + str(g) if grid else ''} (n={n})" for m, g, n in
-                      zip(c["method"], c[grid].astype(str).agg(",".join, axis=1) if grid else [""] * len(c), c["n_models"])]
+                      zip(c["method"], c[grid].astype(object).fillna("").astype(str).agg(",".join, axis=1) if grid else [""] * len(c), c["n_models"])]
             ax.set_yticks(y, labels, fontsize=7)
             ax.invert_yaxis()
         ax.set_title(setting, fontsize=9)
