@@ -10,7 +10,7 @@ Example:
     >>> scores["overall_f1"].tolist(), scores["positive_f1"].tolist()
     ([1.0, 1.0], [1.0, 1.0])
 """
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402
 
 from .core import Environment, EvalSet, GroundTruth, Method, Record  # noqa: E402
 from .errors import AttrlabError  # noqa: E402
@@ -33,7 +33,9 @@ def check_method(method, **kwargs):
 
 
 def run(config):
-    """Run a study (see :class:`attrlab.runner.RunConfig`); returns the output directory."""
+    """Run one environment's methods and write records, verification and a report (see
+    :class:`attrlab.runner.RunConfig`); returns the output directory. Many seeds or grids:
+    :func:`attrlab.study.run_study`."""
     from .runner import run as _run
 
     return _run(config)

@@ -167,7 +167,11 @@ def check_same_seed_same_map(method: BoundMethod, lab: Lab) -> dict:
     a, b = _maps(method, ev, 0, 4), _maps(method, ev, 0, 4)
     ok, diff = _close(a, b)
     if not ok:
-        raise CheckFailed(f"two calls with the same seed differ by {diff:.2e} of the map's scale")
+        raise CheckFailed(f"two calls with the same seed differ by {diff:.2e} of the map's scale: the method draws "
+                          "unseeded noise (e.g. Captum's NoiseTunnel, torch.randn). Seed it from what attrlab lends: wrap "
+                          "it as attrlab.methods.references.per_sample(fn, seed), which calls fn on each sample "
+                          "under a seed drawn from the run's seed and the sample's `sample_index`, so a sample's "
+                          "map depends on neither the call nor its batch")
     return {"relative_difference": diff}
 
 

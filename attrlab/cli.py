@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import AttrlabError
+from .errors import AttrlabError, warning_line
 
 
 def _parse_options(items: list[str]) -> dict:
@@ -326,6 +326,7 @@ def _environments_in(path: str) -> list[str]:
 def _print_headline(out: Path) -> None:
     import json
 
+    from .core import Verification
     from .report import failures, load_records, summary
 
     records = load_records(out)
@@ -334,8 +335,8 @@ def _print_headline(out: Path) -> None:
     verdict = verification.get("passed")
     print(f"\n{out}: model {'verified' if verdict else 'NOT VERIFIED'}; {records['method'].nunique()} methods")
     for setting, v in (verification.get("settings") or {}).items():
-        if isinstance(v, dict) and not v.get("passed") and v.get("reason"):
-            print(f"  {setting}: {v['reason']}")
+        if isinstance(v, dict) and not v.get("passed"):
+            print(f"  {setting}: {Verification.from_dict(v).why_not()}")
     config = json.loads((out / "config.json").read_text()) if (out / "config.json").exists() else {}
     headline = (config.get("headline") or {}).get("metric")
     cols = [c for c in dict.fromkeys([headline, "overall_f1", "positive_f1", "negative_f1", "mass_focus", "mass_avoid",
@@ -509,14 +510,10 @@ def _cmd_list(args) -> int:
     return 0
 
 
-def _warning_line(message, category, filename, lineno, line=None) -> str:
-    return f"attrlab: warning: {message}\n"  # one line, no source excerpt
-
-
 def main(argv: list[str] | None = None) -> int:
     import warnings
 
-    warnings.formatwarning = _warning_line
+    warnings.formatwarning = warning_line
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # -h, or a bad argument already said in one line

@@ -223,6 +223,40 @@ class Verification:
         rest = dict(data)
         return cls(bool(rest.pop("passed", False)), rest)
 
+    def why_not(self) -> str:
+        """Why a model did not verify, and what to try, in one line: the environment's own
+        ``reason`` when it gave one, else what the training record says (validation after how many
+        attempts and epochs on how much data, the test score against its threshold). Empty when it passed.
+
+        Example:
+            >>> Verification(False, {"val_accuracy": 0.73, "epochs": 30, "attempts": 3, "train_size": 90,
+            ...                      "test_accuracy": 0.58, "threshold": 0.95}).why_not()
+            'validation 0.73 after 3 attempts of 30 epochs on 90 training samples; test 0.58 < 0.95. Try a larger budget (--set max_epochs=60, --set restarts=4) or more data'
+        """
+        if self.passed:
+            return ""
+        d = self.details
+        if d.get("reason"):
+            return str(d["reason"])
+        parts = []
+        val = d.get("val_worst", d.get("val_accuracy"))
+        if val is not None:
+            said = f"validation {float(val):.2f}"
+            if d.get("epochs") is not None:
+                attempts = int(d.get("attempts", 1))
+                said += (f" after {attempts} attempts of {d['epochs']} epochs" if attempts > 1
+                         else f" after {d['epochs']} epochs")
+            if d.get("train_size"):
+                said += f" on {d['train_size']} training samples"
+            parts.append(said)
+        if d.get("test_accuracy") is not None and d.get("threshold") is not None:
+            parts.append(f"test {float(d['test_accuracy']):.2f} < {d['threshold']}")
+        if not parts:
+            return "its verification did not pass (see verification.json)"
+        epochs = int(d.get("epochs") or 15)
+        return ("; ".join(parts) + f". Try a larger budget (--set max_epochs={2 * epochs}, --set restarts="
+                f"{int(d.get('attempts', 1)) + 1}) or more data")
+
 
 @dataclass(frozen=True)
 class VerificationReport:

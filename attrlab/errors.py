@@ -27,6 +27,29 @@ def unknown_name(kind: str, name: str, choices, listing: str) -> AttrlabError:
     return AttrlabError(f"unknown {kind} '{name}'.{hint} {listing}")
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception as the one line a record or a job keeps: an :class:`AttrlabError` as it is,
+    anything else as its type, first line and where it was raised.
+
+    Example:
+        >>> one_line(AttrlabError("bad option"))
+        'bad option'
+    """
+    import traceback
+    from pathlib import Path
+
+    if isinstance(exc, AttrlabError):
+        return str(exc)
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f" (at {Path(frame.filename).name}:{frame.lineno})" if frame else ""
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}{where}"[:500]
+
+
+def warning_line(message, category, filename, lineno, line=None) -> str:
+    """``warnings.formatwarning`` for attrlab's processes: one line, no source excerpt."""
+    return f"attrlab: warning: {message}\n"
+
+
 class MissingContext(AttrlabError):
     """A method asked for something the environment does not lend (a true baseline, a reference
     set, a true segmentation): the method does not apply there."""

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .errors import AttrlabError
+from .errors import AttrlabError, one_line
 
 SHIPPED = Path(__file__).parent / "data" / "metaeval_quick.csv"
 
@@ -116,7 +116,7 @@ def evaluate(model_ref: str, images: str, methods: list[str], *, weights: str | 
     from .evaluation import score_automatic
     from .methods import get_method
     from .metrics import Probe, automatic_specs, get_metric
-    from .runner import _one_line, resolve_device
+    from .runner import resolve_device
 
     dev = resolve_device(device)
     if not methods:
@@ -141,7 +141,7 @@ def evaluate(model_ref: str, images: str, methods: list[str], *, weights: str | 
             measured = score_automatic(metrics, Probe(model, xs, ts, maps, context, seed, method))
             values, errors = measured.values, measured.errors
         except Exception as exc:  # a failing method is recorded, never fatal
-            values, errors = {}, {"error": _one_line(exc)}
+            values, errors = {}, {"error": one_line(exc)}
         for i in range(len(xs)):
             base = {"method": method.label, "sample": start + i, "label": names[labels[start + i]],
                     "predicted": int(predicted[start + i])}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from .core import GroundTruth
-from .errors import AttrlabError
+from .errors import AttrlabError, one_line
 from .metrics import (DEFAULT_READING, attribution_mass, box_blur, mean_attribution, positive_share, precision_recall_f1,
                       read_channels, reduce_channels, signed_precision_recall_f1, topk_iou)
 
@@ -185,9 +185,7 @@ def score_automatic(specs, probe) -> AutomaticResult:
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # a failing metric is recorded, never fatal to the job
-            from .runner import _one_line
-
-            errors[label] = _one_line(exc)
+            errors[label] = one_line(exc)
         passes[label] = round(probe.passes - before, 3)
         seconds[label] = round(time.perf_counter() - t0, 4)
     return AutomaticResult(values, errors, passes, seconds)

@@ -30,9 +30,9 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import AttrlabError
+from .errors import AttrlabError, one_line, warning_line
 from .storage import write_atomic
-from .study import Job, Plan
+from .jobs import Job, Plan
 
 BACKENDS = ("local", "ray")
 
@@ -151,9 +151,7 @@ def execute(job: Job, ctx: JobContext, index: int = 0, *deps: dict) -> dict:
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # a failing job is recorded, never fatal to the study
-        from .runner import _one_line
-
-        result.update(status="failed", error=_one_line(exc))
+        result.update(status="failed", error=one_line(exc))
         if os.environ.get("ATTRLAB_DEBUG"):
             traceback.print_exc()
     result["seconds"] = round(time.perf_counter() - t0, 3)
@@ -171,9 +169,7 @@ def _execute_remote(job: Job, ctx: JobContext, index: int, *deps: dict) -> dict:
 def _worker_init() -> None:
     import warnings
 
-    from .cli import _warning_line
-
-    warnings.formatwarning = _warning_line
+    warnings.formatwarning = warning_line
     _exit_with_parent()
 
 

@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import time
-import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -28,11 +27,11 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from . import __version__
+from .version import __version__
 from .core import EvalSet, Record
 from .environments import get_environment
 from .environments.contract import EnvironmentSpec
-from .errors import AttrlabError
+from .errors import AttrlabError, one_line
 from .evaluation import MetricConfig, score, score_automatic
 from .keys import content_hash as _hash
 from .storage import write_atomic as _write_atomic
@@ -115,14 +114,6 @@ def fit_defaults(methods: list, models: list, seed: int = 0) -> list:
         else:
             out.append(m)
     return out
-
-
-def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, AttrlabError):
-        return str(exc)
-    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-    where = f" (at {Path(frame.filename).name}:{frame.lineno})" if frame else ""
-    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}{where}"[:500]
 
 
 def _records_for_batch(ev: EvalSet, start: int, method_label: str, values: dict[str, torch.Tensor] | None,
@@ -232,7 +223,8 @@ def run(config: RunConfig) -> Path:
     labels = [m.label for m in methods]
     if len(set(labels)) != len(labels):
         raise AttrlabError(f"method labels repeat: {', '.join(sorted({l for l in labels if labels.count(l) > 1}))}")
-    protocol = config.options.get("metric_protocol", registered.spec.metric_protocol)
+    # one source: the environment's declared option (SMERF's default is its paper's protocol), or attrlab's
+    protocol = registered.resolve(config.preset, config.options).get("metric_protocol", "attrlab")
     metrics = dataclasses.replace(config.metrics, protocol=protocol)  # the environment's protocol, or the user's
     automatic_specs(metrics.automatic, registered.spec.modality)  # unknown or inapplicable metrics fail here
     if (out / "study.json").exists():
@@ -307,7 +299,7 @@ def run(config: RunConfig) -> Path:
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # a failing method is recorded, never fatal to the study
-            error = _one_line(exc)
+            error = one_line(exc)
         seconds = time.perf_counter() - t0
         if values is not None and auto[ev.setting]:  # ground-truth-free metrics, while the maps are in memory
             region = pointing_region(part, registered.spec.pointing)

@@ -41,6 +41,7 @@ from .errors import AttrlabError
 
 if TYPE_CHECKING:
     import pandas as pd
+from .jobs import Job, Plan, Unit
 from .keys import content_hash
 
 
@@ -154,49 +155,6 @@ def _as_list(value) -> list:
     return [v if callable(v) else str(v) for v in value]
 
 
-@dataclass(frozen=True)
-class Unit:
-    """One environment at one seed and one grid point: one run folder ``units/<name>``."""
-
-    name: str
-    environment: str
-    preset: str
-    seed: int
-    settings: tuple[str, ...] | None
-    methods: tuple[str, ...] | None
-    options: dict
-    grid: dict
-    auto_metrics: tuple = ("default",)
-
-    @property
-    def key(self) -> dict:
-        return {"environment": self.environment, "preset": self.preset, "seed": self.seed,
-                "settings": self.settings, "methods": self.methods, "options": self.options}
-
-
-@dataclass(frozen=True)
-class Job:
-    """A training job (``setting``: the one it trains, None: all of the unit's) or an attribution
-    job (``kind == "attribute"``); ``id`` is a content hash, ``deps`` the ids it waits for."""
-
-    id: str
-    kind: str
-    unit: Unit
-    setting: str | None = None
-    deps: tuple[str, ...] = ()
-
-
-@dataclass
-class Plan:
-    study: Study
-    units: list[Unit]
-    jobs: list[Job]
-
-    @property
-    def training(self) -> list[Job]:
-        return [j for j in self.jobs if j.kind == "train"]
-
-
 def _slug(value: Any) -> str:
     text = re.sub(r"[^A-Za-z0-9._-]+", "_", str(value)).strip("_")
     return text[:40] or "x"
@@ -256,7 +214,7 @@ def run_study(study: Study, out: str | Path, *, workers: int = 1, backend: str =
 
     import pandas as pd
 
-    from . import __version__
+    from .version import __version__
     from .executors import execute_plan
     from .runner import prepare_out
     from .storage import write_atomic

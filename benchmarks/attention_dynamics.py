@@ -24,7 +24,7 @@ import torch
 
 from attrlab.data.text import Vocabulary
 from attrlab.environments import get_environment
-from attrlab.environments.semi_natural_text import _encode, _text_model, documents, embeddings_for, make_dataset
+from attrlab.environments.text_attention import _encode, _text_model, documents, embeddings_for, make_dataset
 from attrlab.models.training import train_verified
 
 

@@ -71,7 +71,7 @@ def test_the_architecture_pages_toy_environment_is_one_file(tmp_path):
 
 def test_a_recipe_sets_its_options_over_the_preset_and_under_the_users_own():
     from attrlab.environments.contract import EnvironmentSpec, Option
-    from attrlab.environments.semi_natural_text import PAPER_RECIPE
+    from attrlab.environments.text_attention import PAPER_RECIPE
 
     reg = get_environment("text-attention")
     quick = reg.resolve("quick")

@@ -2,6 +2,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -140,15 +141,24 @@ def test_an_edited_user_method_is_not_served_from_the_cache(tmp_path):
 def test_compare_ranks_methods_across_runs_of_different_environments(tmp_path, capsys):
     from attrlab.report.compare import compare
 
+    import runpy
+
+    from attrlab.environments import contract
+
     a = _run(tmp_path / "al", ["gradient", "deeplift:baseline=true", "random"])
-    b = run(RunConfig(environment="attributionlab", out_dir=tmp_path / "al2", methods=["deeplift:baseline=true", "edge"],
-                      options={"n_images": 3, "size": 32, "n_colours": 3}, progress=False, report=False))
+    try:  # a second environment: the architecture page's toy-patch (a hand-set patch detector)
+        runpy.run_path(str(Path(__file__).parents[1] / "examples" / "toy_environment.py"))
+        b = run(RunConfig(environment="toy-patch", out_dir=tmp_path / "toy", methods=["gradient", "edge", "random"],
+                          progress=False, report=False))
+    finally:
+        contract._REGISTRY.pop("toy-patch", None)
     table = compare([a, b], tmp_path / "cmp")
-    assert table.index[0] == "deeplift:baseline=true"  # the exact method is first in both runs
-    assert table.loc["deeplift:baseline=true", "runs"] == 2 and table.loc["random", "runs"] == 1
-    assert table.loc["deeplift:baseline=true", "mean rank"] == 1.0
+    assert table.loc["gradient", "runs"] == 2 and table.loc["deeplift:baseline=true", "runs"] == 1
+    assert table.loc["random", "runs"] == 2 and table.loc["edge", "runs"] == 1
+    assert table.index[0] == "deeplift:baseline=true"  # exact on AttributionLab, and run there only
+    assert table.loc["gradient", "mean rank"] < table.loc["random", "mean rank"]  # in both environments
     merged = pd.read_csv(tmp_path / "cmp" / "records.csv")
-    assert set(merged["run"]) == {str(a), str(b)}
+    assert set(merged["run"]) == {str(a), str(b)} and set(merged["environment"]) == {"attributionlab", "toy-patch"}
     assert (tmp_path / "cmp" / "compare.png").exists()
     # `attrlab report` of a folder of runs compares them
     (tmp_path / "both").mkdir()

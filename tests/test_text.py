@@ -181,7 +181,7 @@ def test_word2vec_embeddings_are_pretrained_on_the_corpus_frozen_and_keyed():
 
 
 def test_length_window_leaves_out_short_documents():
-    from attrlab.environments.semi_natural_text import documents
+    from attrlab.environments.text_attention import documents
 
     short, _ = documents("", {"max_len": 150, "min_len": 1}, 0)
     window, _ = documents("", {"max_len": 150, "min_len": 40}, 0)

@@ -3,8 +3,10 @@ ground truth, and a verification report, behind one contract
 (:mod:`attrlab.environments.contract`): a declared spec and
 ``build(preset, *, seed, settings, device, progress, **options)``, registered by decorator.
 
-A new built-in environment is one module plus one line in the import below (its report
-sections, if it has any, register from its ``*_report`` module).
+Environments are found through entry points (:mod:`attrlab.plugins`): a new built-in one is a
+module and a line under ``[project.entry-points."attrlab.environments"]`` in pyproject.toml; its
+report sections, if it has any, a ``*_report`` module under ``"attrlab.report_sections"``. Another
+package adds its own the same way.
 
 Example:
     >>> list_environments()
@@ -16,8 +18,5 @@ from __future__ import annotations
 
 from ..core import Environment
 from .contract import EnvironmentSpec, Option, get_environment, list_environments, register_environment
-
-# importing a module registers its environment (and its report sections)
-from . import attributionlab, grid, semi_natural_image, semi_natural_text, smerf, text_rationale  # noqa: E402,F401
 
 __all__ = ["Environment", "EnvironmentSpec", "Option", "get_environment", "list_environments", "register_environment"]

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from ..core import Environment
+from .. import plugins
 from ..errors import AttrlabError, unknown_name
 from ..imports import is_reference, load_object
 
@@ -162,7 +163,6 @@ class EnvironmentSpec:
     test_options: Mapping[str, Any] = field(default_factory=dict)
     reasons: Mapping[str, str] = field(default_factory=dict)
     headline: tuple = ("mass_focus", "share of attribution on the ground truth")
-    metric_protocol: str = "attrlab"
     pointing: tuple = ("focus",)
     ground_truth_metrics: tuple = ()
     recipes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -287,4 +287,4 @@ def list_environments() -> list[str]:
 
 
 def _load_builtin() -> None:
-    from .. import environments  # noqa: F401  (importing the package registers the built-in ones)
+    plugins.load("environments")  # attrlab's environments and any installed plug-in's (entry points)

@@ -47,7 +47,7 @@ from ..models.grid import DiFull, DiPart, GridPG, cell_masks, head
 from ..models.training import accuracy, predicted_classes, train_verified
 from ..models.user import build_model, load_weights
 from .contract import EnvironmentSpec, Option, register_environment
-from .trained import RESTARTS, folder_id, freeze, train_or_load
+from .trained import RESTARTS, training_option, folder_id, freeze, train_or_load
 
 SETTINGS = ("difull", "dipart", "gridpg")
 BUILTIN_MODELS = ("small", "resnet18", "resnet34")
@@ -100,15 +100,13 @@ SPEC = EnvironmentSpec(
         Option("train", int, 150, "training images per class", minimum=1, maximum=1_000_000),
         Option("val", int, 40, "validation images per class", minimum=1, maximum=1_000_000),
         Option("test", int, 60, "test images per class", minimum=1, maximum=1_000_000),
-        Option("threshold", float, 0.9, "single-image test accuracy a model must reach to be verified", minimum=0.0,
-               maximum=1.0),
-        Option("train_margin", float, 0.04, "training goes on until validation accuracy reaches threshold + this "
-               "(capped at 1), so that the test verdict keeps a margin on any machine", minimum=0.0, maximum=0.5),
-        Option("max_epochs", int, 15, "training epochs at most", minimum=1, maximum=10_000),
-        Option("lr", float, 2e-3, "Adam learning rate", minimum=1e-8, maximum=10.0),
+        training_option("threshold", 0.9, help="single-image test accuracy a model must reach to be verified", minimum=0.0),
+        training_option("train_margin", 0.04),
+        training_option("max_epochs", 15),
+        training_option("lr", 2e-3),
         RESTARTS,
-        Option("batch", int, 64, "training batch size", minimum=1, maximum=100_000),
-        Option("cache_dir", str, "", "model cache folder (default $ATTRLAB_CACHE/models)", model=False),
+        training_option("batch", 64),
+        training_option("cache_dir"),
     ),
     paper_methods=PAPER_METHODS,
     reasons=REASONS,
@@ -395,6 +393,3 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, imag
     if skipped:
         env_config["skipped"] = skipped
     return Environment("grid", env_config, eval_sets)
-
-
-from . import grid_report  # noqa: E402,F401  (registers its report section)

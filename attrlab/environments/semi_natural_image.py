@@ -42,7 +42,7 @@ from ..models.classifiers import MODELS as CLASSIFIERS, build_classifier
 from ..models.training import accuracy, predicted_classes, train_verified
 from ..models.user import build_model
 from .contract import EnvironmentSpec, Option, register_environment
-from .trained import RESTARTS, folder_id, freeze, train_or_load
+from .trained import RESTARTS, training_option, folder_id, freeze, train_or_load
 
 EXPERIMENTS = ("er", "accuracy", "visibility", "correlation")
 R_LEVELS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -75,25 +75,22 @@ SPEC = EnvironmentSpec(
                maximum=1.0, flag=True),
         Option("images", str, "", "a class folder (root/<class>/* or root/{train,val,test}/<class>/*)", flag=True),
         Option("classes", str, "", "two class folders of --images, comma-separated", flag=True),
-        Option("threshold", float, 0.95, "test accuracy a model must reach to be verified", minimum=0.5, maximum=1.0),
+        training_option("threshold", 0.95),
         Option("alpha", float, 0.01, "largest binomial tail P(acc >= p | p*) that verifies", minimum=0.0, maximum=1.0),
-        Option("train_margin", float, 0.04, "training goes on until validation accuracy reaches threshold + this "
-               "(capped at 1), so that the test verdict keeps a margin on any machine (quick, seeds 0-4: at 0.02, "
-               "the former fixed 0.97, 17 of 24 verified models tested >= 0.985, the lowest 0.955; at 0.04, 22, "
-               "the lowest 0.96)", minimum=0.0, maximum=0.5),
+        training_option("train_margin", 0.04),
         Option("side", int, 64, "image side in pixels", minimum=16, maximum=1024),
         Option("train", int, 400, "training images per class", minimum=2, maximum=1_000_000),
         Option("val", int, 60, "validation images per class", minimum=1, maximum=1_000_000),
         Option("test", int, 100, "test images per class", minimum=1, maximum=1_000_000),
         Option("eval_per_class", int, 8, "attributed test images per class", minimum=1, maximum=100_000, model=False),
         Option("runs", int, 1, "runs (models) per manipulation in the er experiment", minimum=1, maximum=1000),
-        Option("max_epochs", int, 12, "training epochs at most", minimum=1, maximum=10_000),
+        training_option("max_epochs", 12),
         Option("model", str, "small", "architecture: small CNN, ResNet-34, or your own class/factory "
                "(module:Class, file.py:Class)", choices=tuple(CLASSIFIERS), references=True, flag=True),
-        Option("lr", float, 2e-3, "Adam learning rate", minimum=1e-8, maximum=10.0),
+        training_option("lr", 2e-3),
         RESTARTS,
-        Option("batch", int, 64, "training batch size", minimum=1, maximum=100_000),
-        Option("cache_dir", str, "", "model cache folder (default $ATTRLAB_CACHE/models)", model=False),
+        training_option("batch", 64),
+        training_option("cache_dir"),
     ),
     paper_methods=PAPER_METHODS,
     headline=("mass_focus", "Attr% of the joint effective region"),
@@ -328,6 +325,3 @@ def _eval_set(name: str, model, run: Run, test: tuple, er: np.ndarray, epoch, re
     record = dict(record)
     return EvalSet("semi-natural-image", model, inputs, targets, GroundTruth(focus=focus, facts=facts), name,
                    shared={"reference_set": x}, verification=Verification(record.pop("passed"), record))
-
-
-from . import semi_natural_image_report  # noqa: E402,F401  (registers its report section)

@@ -25,7 +25,7 @@ from ..models.training import group_accuracy, predicted_classes, train_verified
 from .contract import EnvironmentSpec, Option, register_environment
 from .smerf_table import SETTINGS as TABLE
 from .smerf_table import get_setting
-from .trained import RESTARTS, folder_id, train_or_load
+from .trained import RESTARTS, training_option, folder_id, train_or_load
 
 SETTINGS = tuple(TABLE)
 MODELS = ("paper", "compact")
@@ -66,27 +66,25 @@ SPEC = EnvironmentSpec(
     options=(
         Option("background", str, "black", "TextBox background", choices=BACKGROUNDS, flag=True),
         Option("images", str, "", "a folder of your own photographs for natural backgrounds", flag=True),
-        Option("threshold", float, 0.95, "per-bucket validation accuracy a model must reach to be verified",
-               minimum=0.5, maximum=1.0),
+        training_option("threshold", 0.95, help="per-bucket validation accuracy a model must reach to be verified"),
         Option("train_scale", float, 0.034, "fraction of Table 2's training images per bucket", minimum=0.0,
                maximum=10.0),
         Option("min_train", int, 200, "at least this many training images per bucket", minimum=0, maximum=1_000_000),
         Option("val_per_bucket", int, 100, "validation images per bucket (0: Table 2's)", minimum=0,
                maximum=1_000_000),
         Option("test_per_bucket", int, 4, "attributed test images per bucket", minimum=1, maximum=100_000, model=False),
-        Option("max_epochs", int, 20, "training epochs at most", minimum=1, maximum=10_000),
+        training_option("max_epochs", 20),
         Option("explain", str, "label", "the class each map explains: the image's label, or the model's predicted "
                "class (as the paper's code, iNNvestigate's default, did)", choices=("label", "predicted"), model=False),
         Option("model", str, "compact", "architecture: the paper's simple/complex CNN, our compact presence CNN, "
                "or your own class/factory (module:Class, file.py:Class)", choices=MODELS, references=True, flag=True),
-        Option("lr", float, 1e-3, "Adam learning rate", minimum=1e-8, maximum=10.0),
+        training_option("lr", 1e-3),
         RESTARTS,
-        Option("cache_dir", str, "", "model cache folder (default $ATTRLAB_CACHE/models)", model=False),
+        training_option("cache_dir"),
         Option("metric_protocol", str, "smerf", "smerf: the paper's code (max over channels, 7x7 box blur, min-max "
                "normalisation) for PAFL/SAFL, MAFL and IoU; attrlab: sum of |a| over channels, no blur",
                choices=("smerf", "attrlab"), model=False),
     ),
-    metric_protocol="smerf",
     extra_methods=PAPER_VARIANTS,
     in_default_run=True,  # the quick preset trains and evaluates in about 7 min
     paper_methods=PAPER_METHODS,
@@ -192,6 +190,3 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, back
     return Environment("smerf", {"preset": preset, "seed": seed, "settings": names, "background": background,
                                  "images": str(images), "threshold": threshold, "metric_protocol": metric_protocol,
                                  **config}, eval_sets)
-
-
-from . import smerf_report  # noqa: E402,F401  (registers its report section)

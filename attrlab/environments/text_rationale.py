@@ -1,5 +1,5 @@
 """Rationale models on semi-natural text (Zhou et al. 2022 §7): the article, CN and NC data of
-:mod:`attrlab.environments.semi_natural_text`, and select-then-predict models
+:mod:`attrlab.environments.text_attention`, and select-then-predict models
 (:mod:`attrlab.models.rationale`: REINFORCE ``rl`` and HardKuma ``cr``) trained to a target
 selection rate %Sel. The rationale (method ``rationale``) is scored by the precision and recall
 of its selected words against the correlating articles (``precision_focus``, ``recall_focus``)
@@ -33,7 +33,7 @@ from ..errors import AttrlabError
 from ..models.rationale import KINDS, SEL_COSTS, RationaleModel
 from ..models.user import build_model
 from .contract import EnvironmentSpec, Option, register_environment
-from .semi_natural_text import (CORPUS_OPTIONS, _encode, _eval_set, documents, embeddings_for, fit_and_verify,
+from .text_attention import (CORPUS_OPTIONS, _encode, _eval_set, documents, embeddings_for, fit_and_verify,
                                 make_dataset)
 
 SELECTION = {  # %Sel levels of §7.1 (article) and §7.2 (CN, NC)
@@ -170,6 +170,3 @@ def build(preset: str, *, seed: int, settings, device: str, progress: bool, corp
     return Environment("text-rationale", {"preset": preset, "seed": seed, "settings": names,
                                           "corpus": corpus or "embedded", "corpus_id": corpus_id,
                                           "threshold": threshold, **config}, eval_sets)
-
-
-from . import text_rationale_report  # noqa: E402,F401  (registers its report section)

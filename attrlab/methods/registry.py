@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import torch
 
+from .. import plugins
 from ..errors import AttrlabError, unknown_name
 from ..imports import is_reference
 from ..specs import parse_params
@@ -318,4 +319,4 @@ def _load_builtin() -> None:
     global _loaded
     if not _loaded:
         _loaded = True
-        from . import attention, gradients, lrp, model_free, perturbation, text  # noqa: F401  (they register themselves)
+        plugins.load("methods")  # attrlab's method modules and any installed plug-in's (entry points)

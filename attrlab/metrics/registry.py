@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .. import plugins
 from ..errors import AttrlabError, unknown_name
 from ..imports import is_reference
 from ..specs import parse_params
@@ -150,7 +151,7 @@ def _load_builtin() -> None:
     global _BUILTIN_LOADED
     if not _BUILTIN_LOADED:
         _BUILTIN_LOADED = True
-        from . import faithfulness, complexity, text_faithfulness  # noqa: F401  (they register themselves)
+        plugins.load("metrics")  # attrlab's automatic metrics and any installed plug-in's (entry points)
 
 
 def list_metrics(family: str | None = None, modality: str | None = None) -> list[str]:

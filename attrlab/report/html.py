@@ -12,16 +12,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from .. import plugins
 from ..core import VerificationReport
 from ..metrics.registry import family
 from . import figures
+from .style import CSS
 from .sections import SectionContext, images, register_section, sections_for, table
+from .study import paper_section
 from .tables import failures, load_records, summary, timings
 
-CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
-table{border-collapse:collapse;font-size:12px;margin:1em 0}th,td{border:1px solid #ccc;padding:3px 6px;text-align:right}
-th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}.bad{color:#b00020;font-weight:bold}
-.ok{color:#1b7f3b;font-weight:bold}img{max-width:100%;border:1px solid #ddd;margin:6px 0}code{background:#f4f4f4;padding:1px 4px}"""
 
 
 def build_report(out: str | Path) -> Path:
@@ -35,7 +34,7 @@ def build_report(out: str | Path) -> Path:
         >>> build_report(d).name
         'report.html'
     """
-    from .. import environments  # noqa: F401  (environments register the report sections for their facts)
+    plugins.load("report_sections")  # the environments' sections for their facts, and plug-ins' (entry points)
 
     out = Path(out)
     if not (out / "records.csv").exists():
@@ -75,8 +74,27 @@ def build_report(out: str | Path) -> Path:
 
 @register_section("verification", order=10)
 def _verification(ctx: SectionContext) -> list[str]:
-    rows = {k: v.as_dict() for k, v in ctx.verification.settings.items()}
+    rows = {k: {key: _readable(value) for key, value in v.as_dict().items()} for k, v in ctx.verification.settings.items()}
     return ["<h2>Verification</h2>", table(pd.DataFrame(rows).T if rows else pd.DataFrame(), 4)]
+
+
+def _readable(value, digits: int = 3):
+    """A verification value as a reader wants it: numbers rounded (float32 noise such as
+    0.9800000190734863 becomes 0.98), a per-bucket dict as ``key value`` pairs, long lists cut.
+
+    Example:
+        >>> _readable({"1": 1.0, "6": 0.9800000190734863}), _readable(0.123456), _readable(list(range(12)))
+        ('1: 1, 6: 0.98', 0.123, '0, 1, 2, 3, 4, 5, 6, 7, … (12)')
+    """
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_readable(v, digits):g}" if isinstance(v, (int, float)) and not isinstance(v, bool)
+                         else f"{k}: {_readable(v, digits)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        shown = [str(_readable(v, digits)) for v in value[:8]]
+        return ", ".join(shown) + (f", … ({len(value)})" if len(value) > 8 else "")
+    return value
 
 
 @register_section("scores", needs={"setting", "method", "metric", "value"}, order=20)
@@ -155,7 +173,6 @@ def _completeness(ctx: SectionContext) -> list[str]:
 @register_section("paper", needs={"environment", "setting", "method", "metric", "value"}, order=15)
 def _paper(ctx: SectionContext) -> list[str]:
     from .paper import compare_to_papers
-    from .study import paper_section
 
     papers = compare_to_papers(ctx.records)
     if papers.empty:

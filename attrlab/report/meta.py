@@ -215,7 +215,7 @@ def write(records: pd.DataFrame, heads: dict, out: Path, include_unverified: boo
           ) -> tuple[pd.DataFrame, Path, pd.DataFrame]:
     """Compute everything, write the CSVs, the figures and ``meta.html``; return the summary, the
     page and what was left out (and why)."""
-    from .html import CSS
+    from .style import CSS
 
     out.mkdir(parents=True, exist_ok=True)
     cells = meta.agreement(records, heads, include_unverified)

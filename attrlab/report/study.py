@@ -18,7 +18,7 @@ import pandas as pd
 
 from .figures import finish, plt
 from .automatic import arrow, automatic_metrics
-from .html import CSS
+from .style import CSS
 from .paper import compare_to_papers
 from .sections import images, table
 from .spread import formatted, grid_columns, spread

@@ -28,7 +28,7 @@ from ..models.text import AttentionClassifier
 from ..models.training import accuracy, predicted_classes, train_verified
 from ..models.user import build_model
 from .contract import EnvironmentSpec, Option, register_environment
-from .trained import RESTARTS, model_cache, train_or_load
+from .trained import RESTARTS, training_option, model_cache, train_or_load
 
 SETTINGS = MANIPULATIONS
 CLASSES = ("a", "the")  # label 0: the articles read "a"; label 1: "the" (attrlab.data.text.manipulate)
@@ -39,10 +39,8 @@ CORPUS_OPTIONS = (
            "default: Python's own prose", flag=True),
     Option("corpus_format", str, "", "the corpus file's format when its name does not say it",
            choices=("", "txt", "csv", "jsonl"), model=False, flag=True),
-    Option("threshold", float, 0.97, "test accuracy a model must reach to be verified", minimum=0.5, maximum=1.0),
-    Option("train_margin", float, 0.02, "training goes on until validation accuracy reaches threshold + this "
-           "(capped at 1), so that the test verdict holds on any machine (at 0: nc seed 8 stopped at validation "
-           "0.973 and tested 0.953)", minimum=0.0, maximum=0.5),
+    training_option("threshold", 0.97),
+    training_option("train_margin", 0.02),
     Option("alpha", float, 0.01, "largest binomial tail P(acc >= p | p* = 0.5) that verifies", minimum=0.0,
            maximum=1.0),
     Option("train", int, 1800, "training documents", minimum=10, maximum=10_000_000),
@@ -54,13 +52,13 @@ CORPUS_OPTIONS = (
            "length window", minimum=1, maximum=100_000),
     Option("emb", int, 64, "embedding size", minimum=1, maximum=4096),
     Option("hidden", int, 64, "BiLSTM hidden units per direction", minimum=1, maximum=4096),
-    Option("max_epochs", int, 15, "training epochs at most", minimum=1, maximum=10_000),
-    Option("lr", float, 3e-3, "Adam learning rate", minimum=1e-8, maximum=10.0),
+    training_option("max_epochs", 15),
+    training_option("lr", 3e-3),
     RESTARTS,
-    Option("batch", int, 50, "training batch size", minimum=1, maximum=100_000),
+    training_option("batch", 50),
     Option("weight_decay", float, 0.0, "Adam's weight decay", minimum=0.0, maximum=1.0),
     Option("clip", float, 0.0, "gradient-norm clip per step (0: none)", minimum=0.0, maximum=1e6),
-    Option("cache_dir", str, "", "model cache folder (default $ATTRLAB_CACHE/models)", model=False),
+    training_option("cache_dir"),
 )
 
 # Zhou et al.'s attention training as their attention_model.py runs it
@@ -332,6 +330,3 @@ def _eval_set(name: str, model, docs, enc, n: int, env: str = "text-attention",
     gt = GroundTruth(focus=corr, avoid=non if non.any() else None, facts=facts)
     return EvalSet(env, model, ids, labels, gt, name, display={"tokens": [m.tokens for m in docs[:n]]},
                    verification=verification, token_words=token_words)
-
-
-from . import semi_natural_text_report  # noqa: E402,F401  (registers its report section)
