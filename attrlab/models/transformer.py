@@ -145,6 +145,10 @@ class TransformerClassifier(nn.Module):
                 raise AttrlabError(f"{self.name}: its tokenizer cannot align tokens with words (no word ids; "
                                    "a fast tokenizer is needed)") from None
             words[k] = torch.tensor([-1 if w is None else w for w in row])
+            if len(documents[k]) and not (words[k] >= 0).any():
+                raise AttrlabError(f"{self.name}: its tokenizer gives no token for any word of a document "
+                                   f"({' '.join(list(documents[k])[:6])} ...; vocabulary of {len(self.tokenizer)}): "
+                                   "is it the tokenizer the model was trained with?")
         return ids, words
 
     def tokens(self, ids: torch.Tensor) -> list[str]:
@@ -272,4 +276,8 @@ def load_checkpoint(path: str, classes: Sequence[str]) -> TransformerClassifier:
     finally:
         if shown:
             quiet.enable_progress_bar()
+    rows = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > rows:
+        raise AttrlabError(f"hf:{path}: its tokenizer has {len(tokenizer)} tokens, the model's embedding {rows} rows: "
+                           "they were not saved together")
     return TransformerClassifier(model, tokenizer, f"hf:{folder.name}")
