@@ -100,12 +100,12 @@ def fit_defaults(methods: list, models: list, seed: int = 0) -> list:
     transformer that says how many it has (``attention_heads``), so a user sees which one tracks
     the ground truth."""
     out = []
+    shapes = {getattr(model, "attention_heads", None) for model in models}
     for m in methods:
         if not all(m.applies_to(model) for model in models):
             continue
-        shapes = {getattr(model, "attention_heads", None) for model in models}
         if m.label == "raw_attention" and len(shapes) == 1 and None not in shapes:
-            layers, heads = shapes.pop()
+            layers, heads = next(iter(shapes))
             # the last layer's head mean is the model's own `attention` (when that runs too)
             shown = range(layers - 1) if any(o.label == "attention" for o in methods) else range(layers)
             specs = [f"raw_attention:layer={l}" for l in shown]

@@ -239,8 +239,11 @@ def _transformer(config: dict, data: dict, cache_dir: str) -> tuple:
         probe = make()
     else:
         path = choice[3:]
-        make = lambda: load_checkpoint(path, CLASSES)  # noqa: E731
-        probe = make()
+        probe = load_checkpoint(path, CLASSES)
+        loaded = [probe]  # the weights come from disk, not the seed: the first model is the one loaded here
+
+        def make():
+            return loaded.pop() if loaded else load_checkpoint(path, CLASSES)
         limit = probe.max_positions
     enc = {k: _encode_subwords(v, probe, limit) for k, v in data.items()}
     import transformers
