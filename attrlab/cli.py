@@ -6,7 +6,7 @@
     attrlab report DIR
     attrlab compare RUN [RUN ...] [--out DIR] [--metric M]
     attrlab meta RUN_OR_STUDY [...] [--out DIR]
-    attrlab evaluate --model REF [--weights FILE] --images DIR [--methods a,b]
+    attrlab evaluate --model REF [--weights FILE] --images DIR | --corpus FILE [--vocab V] [--methods a,b]
     attrlab check METHOD [--quick]
     attrlab list methods|environments|metrics
 """
@@ -93,6 +93,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"attrlab: error: {message} (attrlab {self.prog.split()[-1]} -h for help)\n")
 
 
+IMAGE_METHODS = "gradient,integrated_gradients,smoothgrad,gradcam,occlusion,random"
+TEXT_METHODS = "embedding_gradient,embedding_ig,attention,attention_rollout,random"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .environments import list_environments
 
@@ -152,16 +156,26 @@ def build_parser() -> argparse.ArgumentParser:
     mt.add_argument("--include-unverified", action="store_true",
                     help="keep methods of models that did not verify (their rows are marked verified=False) and ground "
                     "truth that is only plausible (the grid pointing game)")
-    ev = sub.add_parser("evaluate", help="your own trained model and images, no ground truth: the automatic metrics "
-                        "of each method's maps, each beside how far the meta-evaluation found it can be trusted")
-    ev.add_argument("--model", required=True, help="module:Class, file.py:factory or torchvision.models:resnet18")
+    ev = sub.add_parser("evaluate", help="your own trained model and images or documents, no ground truth: the "
+                        "automatic metrics of each method's maps, each beside how far the meta-evaluation found it "
+                        "can be trusted")
+    ev.add_argument("--model", required=True, help="module:Class, file.py:factory, torchvision.models:resnet18, or "
+                    "hf:DIR (a Hugging Face sequence classifier saved with its tokenizer)")
     ev.add_argument("--weights", help="a state dict (.pt, tensors only) for the model")
-    ev.add_argument("--images", required=True, help="a folder of images, DIR/<class>/* or DIR/*")
-    ev.add_argument("--methods", default="gradient,integrated_gradients,smoothgrad,gradcam,occlusion,random",
-                    help="comma-separated method specs (default: %(default)s)")
-    ev.add_argument("--classes", type=_positive_int, help="the model's number of classes (default: the class folders)")
+    data = ev.add_mutually_exclusive_group(required=True)
+    data.add_argument("--images", help="a folder of images, DIR/<class>/* or DIR/*")
+    data.add_argument("--corpus", help="documents: .txt (one per line), .csv/.jsonl (column text)")
+    ev.add_argument("--corpus-format", default="", choices=("", "txt", "csv", "jsonl"),
+                    help="the corpus file's format when its name does not say it")
+    ev.add_argument("--vocab", help="your text model's vocabulary: one token per line (line index = id, 0 = "
+                    "padding) or a .json {token: id}; not needed for hf:DIR")
+    ev.add_argument("--methods", help=f"comma-separated method specs (default: images {IMAGE_METHODS}; "
+                    f"text {TEXT_METHODS}, those the model offers)")
+    ev.add_argument("--classes", type=_positive_int, help="the model's number of classes (default: the class "
+                    "folders; text: the checkpoint's labels, else 2)")
     ev.add_argument("--side", type=_positive_int, default=64, help="image side in pixels (default 64)")
-    ev.add_argument("--limit", type=_positive_int, default=16, help="images per class (default 16)")
+    ev.add_argument("--max-len", type=_positive_int, default=150, help="tokens per document at most (default 150)")
+    ev.add_argument("--limit", type=_positive_int, default=16, help="images per class, or documents (default 16)")
     ev.add_argument("--auto-metrics", default="default", metavar="LIST", help="as for attrlab run")
     ev.add_argument("--trust", help="a metaeval.csv of your own (default: the one shipped with attrlab)")
     ev.add_argument("--batch-size", type=_positive_int, default=8)
@@ -401,10 +415,15 @@ def _cmd_evaluate(args) -> int:
 
     from .evaluate import evaluate
 
-    table = evaluate(args.model, args.images, _split(args.methods) or [], weights=args.weights, side=args.side,
-                     limit=args.limit, auto_metrics=args.auto_metrics, batch_size=args.batch_size,
-                     device=args.device, out=args.out, progress=not args.no_progress, trust=args.trust,
-                     n_classes=args.classes)
+    methods = _split(args.methods) or _split(IMAGE_METHODS if args.images else TEXT_METHODS)
+    table = evaluate(args.model, args.images, methods, corpus=args.corpus, weights=args.weights, vocab=args.vocab,
+                     side=args.side, max_len=args.max_len, limit=args.limit, auto_metrics=args.auto_metrics,
+                     batch_size=args.batch_size, device=args.device, out=args.out, progress=not args.no_progress,
+                     trust=args.trust, n_classes=args.classes, corpus_format=args.corpus_format)
+    left_out = table.attrs.get("left_out", {})
+    if left_out and args.methods:  # named by the user: say why it did not run
+        for name, why in left_out.items():
+            print(f"attrlab: {name} left out: it {why}", file=sys.stderr)
     shown = table.T
     with pd.option_context("display.width", 250, "display.max_columns", 30):
         print(shown.to_string(float_format=lambda v: f"{v:.3f}", na_rep="–"))

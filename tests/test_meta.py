@@ -223,3 +223,73 @@ def test_evaluate_runs_the_automatic_metrics_on_a_users_model_and_says_how_far_t
     assert {"deletion", "sparseness", "confidence", "peak"} <= set(table.columns)
     assert main(args + ["--weights", str(tmp_path / "wrong.pt")]) == 2
     assert "does not fit" in capsys.readouterr().err
+
+
+def _text_material(tmp_path):
+    """A corpus where half the documents hold 'good', a vocabulary, and a bag-of-embeddings model
+    whose class-1 logit is 5 × the count of 'good' (weights set by hand, saved as a state dict)."""
+    import torch
+
+    docs = [("the beer is good and the head is thin" if k % 2 else "the beer is flat and the head is thin")
+            + f" day {k}" for k in range(8)]
+    (tmp_path / "corpus.txt").write_text("\n".join(docs) + "\n")
+    words = sorted({w for d in docs for w in d.split()})
+    (tmp_path / "vocab.txt").write_text("\n".join(["<pad>", "<unk>"] + words) + "\n")
+    (tmp_path / "textnet.py").write_text(
+        "import torch\n"
+        "class TextNet(torch.nn.Module):\n"
+        "    def __init__(self, vocab_size, n_classes):\n"
+        "        super().__init__()\n"
+        "        self.emb = torch.nn.Embedding(vocab_size, 1, padding_idx=0)\n"
+        "        self.fc = torch.nn.Linear(1, n_classes)\n"
+        "    def forward(self, ids):\n"
+        "        return self.fc(self.emb(ids).sum(1))\n")
+    good = 2 + words.index("good")
+    emb = torch.zeros(2 + len(words), 1)
+    emb[good] = 5.0
+    torch.save({"emb.weight": emb, "fc.weight": torch.tensor([[-1.0], [1.0]]), "fc.bias": torch.tensor([2.5, -2.5])},
+               tmp_path / "textnet.pt")
+    return tmp_path / "corpus.txt"
+
+
+def test_evaluate_runs_on_a_users_text_model_and_corpus_with_trust_read_from_text_environments(tmp_path, capsys):
+    from attrlab.cli import main
+
+    corpus = _text_material(tmp_path)
+    args = ["evaluate", "--model", f"{tmp_path / 'textnet.py'}:TextNet", "--weights", str(tmp_path / "textnet.pt"),
+            "--corpus", str(corpus), "--out", str(tmp_path / "ev"), "--no-progress"]
+    assert main(args + ["--vocab", str(tmp_path / "vocab.txt")]) == 0
+    printed = capsys.readouterr()
+    assert "comprehensiveness ↑: text-attention τ" in printed.out
+    assert "complexity ↓: text-attention τ" in printed.out and "smerf" not in printed.out  # text trust only
+    table = pd.read_csv(tmp_path / "ev" / "evaluate.csv", index_col=0)
+    # the default text methods the model offers (no .attention: attention and rollout left out, quietly)
+    assert set(table.index) == {"embedding_gradient", "embedding_ig", "random"}
+    # embedding IG puts the map on 'good', the only word the model reads: deleting the top tokens
+    # removes the evidence (comprehensiveness), keeping them keeps it (sufficiency near 0)
+    assert table.loc["embedding_ig", "comprehensiveness"] > table.loc["random", "comprehensiveness"] + 0.1
+    assert table.loc["embedding_ig", "sufficiency"] < table.loc["random", "sufficiency"]
+    assert main(args) == 2  # a text model without its vocabulary
+    assert "--vocab" in capsys.readouterr().err
+    assert main(args + ["--vocab", str(tmp_path / "vocab.txt"), "--methods", "attention"]) == 2
+    assert "no method applies" in capsys.readouterr().err
+
+
+def test_evaluate_reads_a_hugging_face_checkpoint_with_its_tokenizer(tmp_path, capsys):
+    pytest.importorskip("transformers")
+    from attrlab.cli import main
+    from attrlab.data.text import tokenize
+    from attrlab.models.transformer import bert_small
+
+    corpus = _text_material(tmp_path)
+    model = bert_small([tokenize(line) for line in corpus.read_text().splitlines()], 2, hidden=8, layers=1, heads=1,
+                       vocab_size=60)
+    model.hf.save_pretrained(tmp_path / "ck")
+    model.tokenizer.save_pretrained(tmp_path / "ck")
+    args = ["evaluate", "--model", f"hf:{tmp_path / 'ck'}", "--corpus", str(corpus), "--out", str(tmp_path / "ev"),
+            "--methods", "attention,embedding_ig,random", "--no-progress"]
+    assert main(args) == 0
+    table = pd.read_csv(tmp_path / "ev" / "evaluate.csv", index_col=0)
+    assert set(table.index) == {"attention", "embedding_ig", "random"}
+    assert main(args + ["--vocab", str(tmp_path / "vocab.txt")]) == 2
+    assert "brings its tokenizer" in capsys.readouterr().err

@@ -150,8 +150,9 @@ class BoundMethod:
     def __call__(self, model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor, **context: Any) -> torch.Tensor:
         if not self.applies_to(model):
             missing = [r for r in self.requires if not callable(getattr(model, r, None))]
+            hint = ": a transformer (--model bert-small or hf:DIR)" if "attentions" in missing else ""
             raise AttrlabError(f"method '{self.label}' needs a model with .{'(), .'.join(missing)}() "
-                               f"({type(model).__name__} has none): a transformer (--model bert-small or hf:DIR)")
+                               f"({type(model).__name__} has none){hint}")
         return attribute(self.fn, model, inputs, targets, label=self.label, **context)
 
     def completeness_gap(self, model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor,

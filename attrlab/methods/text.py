@@ -32,7 +32,8 @@ def _embedding(model, what: str) -> torch.nn.Embedding:
     return found[0]
 
 
-@register("attention", "the model's attention weights (Zhou et al. §6); model-intrinsic", modality="text")
+@register("attention", "the model's attention weights (Zhou et al. §6); model-intrinsic", modality="text",
+          requires=("attention",))
 def _attention():
     def fn(model, inputs, targets):
         with torch.no_grad():
@@ -41,7 +42,7 @@ def _attention():
 
 
 @register("rationale", "the rationale selector's chosen tokens, 1 = selected (Zhou et al. §7); model-intrinsic",
-          modality="rationale")
+          modality="rationale", requires=("rationale",))
 def _rationale():
     def fn(model, inputs, targets):
         with torch.no_grad():

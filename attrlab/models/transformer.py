@@ -237,11 +237,12 @@ def check_checkpoint(path: str) -> Path:
     return folder
 
 
-def load_checkpoint(path: str, classes: Sequence[str]) -> TransformerClassifier:
+def load_checkpoint(path: str, classes: Sequence[str] | None = None) -> TransformerClassifier:
     """A local checkpoint (``AutoModelForSequenceClassification`` + ``AutoTokenizer``, offline) whose
     classifier head has one output per environment class; its labels, when named, must be the
     environment's or their indices ("0", "1", ...), in order (another order is an error: the
-    head's order would then be silently wrong)."""
+    head's order would then be silently wrong). ``classes=None`` (a model evaluated as it is,
+    ``attrlab evaluate``) takes the checkpoint's own labels."""
     transformers = _require()
     folder = check_checkpoint(path)
     try:
@@ -250,6 +251,8 @@ def load_checkpoint(path: str, classes: Sequence[str]) -> TransformerClassifier:
         raise AttrlabError(f"hf:{path}: its config.json cannot be read: {str(exc).splitlines()[0][:200]}") from None
     labels = [config.id2label[i] for i in sorted(config.id2label)] if getattr(config, "id2label", None) else []
     named = [lab for lab in labels if not str(lab).startswith("LABEL_")]
+    if classes is None:
+        classes = [str(x) for x in labels] or ["0", "1"]
     if labels and len(labels) != len(classes):
         raise AttrlabError(f"hf:{path} has {len(labels)} labels ({', '.join(map(str, labels))}); this environment "
                            f"has {len(classes)} classes ({', '.join(classes)})")
