@@ -120,7 +120,7 @@ class Lab:
     def text_for(self, method: BoundMethod):
         """The text fixture for ``method``: the BiLSTM, or bert-small for a method the BiLSTM does
         not serve (one that requires attention probabilities)."""
-        return self.transformer if method.requires else self.text
+        return self.text if method.applies_to(self.text.model) else self.transformer
 
     def image_or_text(self, method: BoundMethod):
         """The fixture a contract check uses: text-attention for text methods (:meth:`text_for`); for

@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence
 
@@ -33,6 +34,8 @@ from ..core import Environment
 from .. import plugins
 from ..errors import AttrlabError, unknown_name
 from ..imports import is_reference, load_object
+
+SMOKE = "ATTRLAB_SMOKE"  # set (not 0): every environment built at its test_options (EnvironmentSpec.resolve)
 
 MODALITIES = ("image", "text", "rationale")
 
@@ -197,7 +200,10 @@ class EnvironmentSpec:
                            f"It takes: {', '.join(o.name for o in self.options)}.")
 
     def resolve(self, preset: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Every declared option's value: the user's (validated) over the preset's over the default."""
+        """Every declared option's value: the user's (validated) over the preset's over the default.
+        With the environment variable ``ATTRLAB_SMOKE=1`` the spec's ``test_options`` go over the
+        preset (under the user's values): a command line runs end to end in seconds, at sizes where
+        no trained model verifies — for trying a command, a plug-in or a study file."""
         if preset not in self.presets:
             raise AttrlabError(f"{self.name} has no preset '{preset}'; choose one of {', '.join(self.presets)}")
         values = {o.name: o.default for o in self.options}
@@ -211,6 +217,8 @@ class EnvironmentSpec:
             for name, defaults in self.model_defaults.items():
                 if model == name or (name.endswith(":") and model.startswith(name)):
                     values.update(defaults)
+        if os.environ.get(SMOKE, "") not in ("", "0"):
+            values.update(self.test_options)  # a smoke run: tiny sizes under the user's own values
         values.update(given)
         return values
 
