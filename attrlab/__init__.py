@@ -10,12 +10,25 @@ Example:
     >>> scores["overall_f1"].tolist(), scores["positive_f1"].tolist()
     ([1.0, 1.0], [1.0, 1.0])
 """
+from __future__ import annotations
+
 from .version import __version__  # noqa: E402
 
-from .core import Environment, EvalSet, GroundTruth, Method, Record  # noqa: E402
 from .errors import AttrlabError  # noqa: E402
-from .evaluation import MetricConfig, score  # noqa: E402
-from .methods import get_method, list_methods, register  # noqa: E402
+
+# The rest is imported on first use (PEP 562): attrlab.core imports torch (seconds), and the command
+# line's first screen (`attrlab --help`, `attrlab list environments`) needs none of it.
+_LAZY = {"GroundTruth": "core", "EvalSet": "core", "Environment": "core", "Record": "core", "Method": "core",
+         "MetricConfig": "evaluation", "score": "evaluation",
+         "get_method": "methods", "list_methods": "methods", "register": "methods"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build_environment(name: str, preset: str = "quick", seed: int = 0, settings=None, **options) -> Environment:

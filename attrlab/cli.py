@@ -90,7 +90,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a bad argument is one line on stderr (``attrlab: error: ...``) and exit 2."""
 
     def error(self, message: str):
-        self.exit(2, f"attrlab: error: {message} (attrlab {self.prog.split()[-1]} -h for help)\n")
+        command = " ".join(self.prog.split()[1:])
+        self.exit(2, f"attrlab: error: {message} (attrlab {command + ' ' if command else ''}-h for help)\n")
 
 
 IMAGE_METHODS = "gradient,integrated_gradients,smoothgrad,gradcam,occlusion,random"
@@ -100,7 +101,10 @@ TEXT_METHODS = "embedding_gradient,embedding_ig,attention,attention_rollout,rand
 def build_parser() -> argparse.ArgumentParser:
     from .environments import list_environments
 
+    from .version import __version__
+
     p = _Parser(prog="attrlab", description="Test feature-attribution methods against ground truth.")
+    p.add_argument("--version", action="version", version=f"attrlab {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="run environments × methods and write records, verification and a report")
     r.add_argument("environments", nargs="*", metavar="ENV",

@@ -119,7 +119,7 @@ class EvalSet:
     map is summed back to words before it is scored (:func:`attrlab.metrics.words.word_sums`).
     """
 
-    name: str
+    environment: str  # the environment it belongs to (Record.environment)
     model: torch.nn.Module
     inputs: torch.Tensor
     targets: torch.Tensor
@@ -135,20 +135,20 @@ class EvalSet:
     def __post_init__(self) -> None:
         n = self.inputs.shape[0]
         if self.targets.shape != (n,):
-            raise AttrlabError(f"eval set '{self.name}': targets shape {tuple(self.targets.shape)} != ({n},)")
+            raise AttrlabError(f"eval set '{self.environment}/{self.setting}': targets shape {tuple(self.targets.shape)} != ({n},)")
         if self.ground_truth.n_samples != n:
-            raise AttrlabError(f"eval set '{self.name}': {self.ground_truth.n_samples} ground-truth masks for {n} inputs")
+            raise AttrlabError(f"eval set '{self.environment}/{self.setting}': {self.ground_truth.n_samples} ground-truth masks for {n} inputs")
         if self.token_words is not None:
             if tuple(self.token_words.shape) != tuple(self.inputs.shape):
-                raise AttrlabError(f"eval set '{self.name}': token_words {tuple(self.token_words.shape)} does not "
+                raise AttrlabError(f"eval set '{self.environment}/{self.setting}': token_words {tuple(self.token_words.shape)} does not "
                                    f"match inputs {tuple(self.inputs.shape)}")
         elif tuple(self.inputs.shape[-len(self.ground_truth.grid):]) != self.ground_truth.grid:
             raise AttrlabError(
-                f"eval set '{self.name}': ground-truth grid {self.ground_truth.grid} does not match inputs {tuple(self.inputs.shape)}"
+                f"eval set '{self.environment}/{self.setting}': ground-truth grid {self.ground_truth.grid} does not match inputs {tuple(self.inputs.shape)}"
             )
         for key, value in self.context.items():
             if value.shape[0] != n:
-                raise AttrlabError(f"eval set '{self.name}': context '{key}' has {value.shape[0]} rows for {n} inputs")
+                raise AttrlabError(f"eval set '{self.environment}/{self.setting}': context '{key}' has {value.shape[0]} rows for {n} inputs")
 
     def __len__(self) -> int:
         return int(self.inputs.shape[0])
@@ -156,7 +156,7 @@ class EvalSet:
     def batch(self, start: int, stop: int) -> "EvalSet":
         """Samples ``start:stop`` as a smaller EvalSet (used by the runner to batch work)."""
         s = slice(start, stop)
-        return EvalSet(self.name, self.model, self.inputs[s], self.targets[s], self.ground_truth.subset(s),
+        return EvalSet(self.environment, self.model, self.inputs[s], self.targets[s], self.ground_truth.subset(s),
                        self.setting, {k: v[s] for k, v in self.context.items()}, self.shared,
                        {k: list(v)[s] for k, v in self.display.items()}, self.verification,
                        self.offset + min(start, len(self)),

@@ -125,16 +125,16 @@ def _records_for_batch(ev: EvalSet, start: int, method_label: str, values: dict[
     for i in range(n):
         groups = {k: v[i] for k, v in facts.items()}
         if values is None:
-            rec = Record(ev.name, ev.setting, seed, model_id, method_label, start + i, "error", float("nan"),
+            rec = Record(ev.environment, ev.setting, seed, model_id, method_label, start + i, "error", float("nan"),
                          verified, "failed", error, groups, protocol)
             rows.append(rec.as_row())
             continue
         for metric, tensor in values.items():
-            rec = Record(ev.name, ev.setting, seed, model_id, method_label, start + i, metric, float(tensor[i]),
+            rec = Record(ev.environment, ev.setting, seed, model_id, method_label, start + i, metric, float(tensor[i]),
                          verified, "ok", "", groups, protocol)
             rows.append(rec.as_row())
         for metric, why in (metric_errors or {}).items():  # a metric that failed on this job: its rows say why
-            rec = Record(ev.name, ev.setting, seed, model_id, method_label, start + i, metric, float("nan"),
+            rec = Record(ev.environment, ev.setting, seed, model_id, method_label, start + i, metric, float("nan"),
                          verified, "failed", why, groups, protocol)
             rows.append(rec.as_row())
     return rows

@@ -71,7 +71,7 @@ def test_the_architecture_pages_toy_environment_is_one_file(tmp_path):
 
 def test_a_recipe_sets_its_options_over_the_preset_and_under_the_users_own():
     from attrlab.environments.contract import EnvironmentSpec, Option
-    from attrlab.environments.text_attention import PAPER_RECIPE
+    from attrlab.environments.text_attention_spec import PAPER_RECIPE
 
     reg = get_environment("text-attention")
     quick = reg.resolve("quick")
@@ -88,7 +88,8 @@ def test_a_recipe_sets_its_options_over_the_preset_and_under_the_users_own():
 
 
 def test_the_rationale_recipe_is_the_authors_training_and_stopping_rule(tmp_path):
-    from attrlab.environments.text_rationale import PAPER_RECIPE, _rationale_model
+    from attrlab.environments.text_rationale import _rationale_model
+    from attrlab.environments.text_rationale_spec import PAPER_RECIPE
 
     reg = get_environment("text-rationale")
     paper = reg.resolve("quick", {"recipe": "paper"})

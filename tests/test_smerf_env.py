@@ -99,8 +99,10 @@ def test_run_writes_the_papers_bucket_views(env_and_cache, tmp_path):
 def test_every_paper_method_maps_to_a_registered_method_or_says_why():
     from attrlab.methods import get_method
 
-    for name, spec in smerf.PAPER_METHODS.items():
+    from attrlab.environments import smerf_spec
+
+    for name, spec in smerf_spec.PAPER_METHODS.items():
         if spec is None:
-            assert smerf.REASONS[name]
+            assert smerf_spec.REASONS[name]
         else:
             assert get_method(spec).label == spec

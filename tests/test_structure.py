@@ -98,3 +98,32 @@ def test_an_installed_plugin_package_adds_an_environment_and_a_method(tmp_path):
     # without the plug-in on the path, attrlab knows neither
     bare = subprocess.run(cli + ["list", "environments"], capture_output=True, text=True, timeout=300)
     assert "toy-line" not in bare.stdout.split()
+
+
+def test_the_command_lines_first_screen_imports_no_build():
+    """`attrlab --help`, `attrlab list environments -v` read the environments' declarations only:
+    torch (seconds to import) stays out (benchmarks/bench_cli_startup.py times it)."""
+    probe = ("import sys, contextlib, io\n"
+             "from attrlab.cli import main\n"
+             "for argv in (['--help'], ['run', '--help'], ['list', 'environments', '-v']):\n"
+             "    with contextlib.redirect_stdout(io.StringIO()):\n"
+             "        try:\n"
+             "            main(argv)\n"
+             "        except SystemExit:\n"
+             "            pass\n"
+             "heavy = sorted(m for m in ('torch', 'captum', 'matplotlib', 'pandas') if m in sys.modules)\n"
+             "print(','.join(heavy))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"the first screen imported {out.stdout.strip()}"
+
+
+def test_declared_choices_equal_what_the_builds_accept():
+    """The light declarations repeat four tuples of the heavy modules (so that they need no torch):
+    they must stay equal."""
+    from attrlab.data import textbox
+    from attrlab.environments import semi_natural_image_spec, smerf_spec, text_rationale_spec
+    from attrlab.models import classifiers, rationale
+
+    assert smerf_spec.BACKGROUNDS == textbox.BACKGROUNDS
+    assert semi_natural_image_spec.CLASSIFIERS == classifiers.MODELS
+    assert (text_rationale_spec.KINDS, text_rationale_spec.SEL_COSTS) == (rationale.KINDS, rationale.SEL_COSTS)

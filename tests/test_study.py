@@ -21,7 +21,7 @@ from attrlab.report.spread import spread
 from attrlab.study import Study, parse_seeds, plan, run_study
 
 TEXT_TINY = {"train": 40, "val": 10, "test": 10, "eval_docs": 2, "emb": 4, "hidden": 4, "attn": 4, "max_epochs": 1,
-             "seeds": 1}
+             "runs": 1}
 
 
 def _text_study(seeds="0-1"):

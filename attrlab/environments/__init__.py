@@ -16,7 +16,16 @@ Example:
 """
 from __future__ import annotations
 
-from ..core import Environment
-from .contract import EnvironmentSpec, Option, get_environment, list_environments, register_environment
+from .contract import (EnvironmentSpec, Option, declare_environment, get_environment, list_environments,
+                       register_environment)
 
-__all__ = ["Environment", "EnvironmentSpec", "Option", "get_environment", "list_environments", "register_environment"]
+__all__ = ["Environment", "EnvironmentSpec", "Option", "declare_environment", "get_environment", "list_environments",
+           "register_environment"]
+
+
+def __getattr__(name: str):
+    if name == "Environment":  # attrlab.core imports torch: only when asked for
+        from ..core import Environment
+
+        return Environment
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

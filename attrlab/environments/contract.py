@@ -1,9 +1,14 @@
 """The environment contract: a declared :class:`EnvironmentSpec` and one ``build`` signature,
 registered by decorator the way methods are.
 
-Every environment is one module that declares what it is and implements
+Every environment declares what it is and implements
 
     build(preset, *, seed, settings, device, progress, **options) -> Environment
+
+An environment whose build needs heavy imports (torch, its models) may declare itself in a light
+module and name its build by reference, ``declare_environment(SPEC, "pkg.module:build")``: the
+command line's help and ``attrlab list environments`` then read every declaration without
+importing any build (attrlab's own environments do: ``<name>_spec.py`` beside ``<name>.py``).
 
 where ``options`` are already resolved: every declared :class:`Option`, typed and validated, with
 the preset's value unless the user set another. The CLI's flags and ``--set`` errors,
@@ -28,12 +33,14 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
 
-from ..core import Environment
 from .. import plugins
 from ..errors import AttrlabError, unknown_name
 from ..imports import is_reference, load_object
+
+if TYPE_CHECKING:  # attrlab.core imports torch; declarations must not
+    from ..core import Environment
 
 SMOKE = "ATTRLAB_SMOKE"  # set (not 0): every environment built at its test_options (EnvironmentSpec.resolve)
 
@@ -51,7 +58,7 @@ class Option:
         help: one line, shown by ``attrlab list environments -v`` and in errors.
         choices: the allowed values, when the option is an enumeration.
         minimum / maximum: bounds for numbers (inclusive).
-        model: whether the option shapes the trained model, so it enters the model's cache key
+        shapes_model: whether the option shapes the trained model, so it enters the model's cache key
             (evaluation-only options such as the number of attributed test images do not).
         flag: also offered as its own CLI flag (``--images DIR``), not only ``--set``.
         references: besides ``choices``, a class or factory is accepted, as a Python object or
@@ -65,7 +72,7 @@ class Option:
     choices: tuple = ()
     minimum: Optional[float] = None
     maximum: Optional[float] = None
-    model: bool = True
+    shapes_model: bool = True
     flag: bool = False
     references: bool = False
 
@@ -225,7 +232,7 @@ class EnvironmentSpec:
     def model_key(self, options: Mapping[str, Any]) -> dict[str, Any]:
         """The options that shape a trained model (its cache key is derived from them)."""
         # a user's class or factory among them is keyed by its code (keys.content_hash)
-        return {o.name: options[o.name] for o in self.options if o.model and o.name in options}
+        return {o.name: options[o.name] for o in self.options if o.shapes_model and o.name in options}
 
 
 @dataclass(frozen=True)
@@ -233,11 +240,21 @@ class RegisteredEnvironment:
     """A spec with its build function; :meth:`build` resolves and validates the options first."""
 
     spec: EnvironmentSpec
-    build_fn: Callable[..., Environment]
+    build_ref: Callable[..., "Environment"] | str  # the build function, or where it lives ("module:function")
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def build_fn(self) -> Callable[..., "Environment"]:
+        """The build function (a reference is imported on first use)."""
+        if isinstance(self.build_ref, str):
+            fn = load_object(self.build_ref)
+            if not callable(fn):
+                raise AttrlabError(f"environment '{self.name}': {self.build_ref} is not a function")
+            object.__setattr__(self, "build_ref", fn)
+        return self.build_ref
 
     def resolve(self, preset: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return self.spec.resolve(preset, overrides)
@@ -259,6 +276,8 @@ class RegisteredEnvironment:
               device: str = "cpu", progress: bool = False, **overrides: Any) -> Environment:
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
             raise AttrlabError(f"seed must be a non-negative integer, got {seed!r}")
+        from ..core import Environment  # here, not at the top: declarations stay importable without torch
+
         options = self.resolve(preset, overrides)
         env = self.build_fn(preset, seed=seed, settings=self.check_settings(settings), device=str(device),
                             progress=progress, **options)
@@ -273,11 +292,18 @@ _REGISTRY: dict[str, RegisteredEnvironment] = {}
 def register_environment(spec: EnvironmentSpec):
     """Register ``build(preset, *, seed, settings, device, progress, **options)`` under ``spec.name``."""
     def decorate(fn):
-        if spec.name in _REGISTRY:
-            raise AttrlabError(f"environment '{spec.name}' is registered twice")
-        _REGISTRY[spec.name] = RegisteredEnvironment(spec, fn)
+        declare_environment(spec, fn)
         return fn
     return decorate
+
+
+def declare_environment(spec: EnvironmentSpec, build: Callable[..., "Environment"] | str) -> None:
+    """Register ``spec`` with its build function or a reference to it (``"module:function"``,
+    imported on the first build), so a light module can declare an environment whose build needs
+    torch."""
+    if spec.name in _REGISTRY:
+        raise AttrlabError(f"environment '{spec.name}' is registered twice")
+    _REGISTRY[spec.name] = RegisteredEnvironment(spec, build)
 
 
 def get_environment(name: str) -> RegisteredEnvironment:

@@ -8,7 +8,7 @@ from attrlab.environments import EnvironmentSpec, Option, register_environment
 SPEC = EnvironmentSpec(
     name="toy-line", description="a plug-in's example: which half of a line is lit", modality="image",
     settings=("line",), presets={"quick": {"n": 8}},
-    options=(Option("n", int, 8, "samples", minimum=2, maximum=1000, model=False),),
+    options=(Option("n", int, 8, "samples", minimum=2, maximum=1000, shapes_model=False),),
     test_options={"n": 4})
 
 
