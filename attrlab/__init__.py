@@ -14,7 +14,12 @@ from __future__ import annotations
 
 from .version import __version__  # noqa: E402
 
+from typing import TYPE_CHECKING  # noqa: E402
+
 from .errors import AttrlabError  # noqa: E402
+
+if TYPE_CHECKING:
+    from .core import Environment
 
 # The rest is imported on first use (PEP 562): attrlab.core imports torch (seconds), and the command
 # line's first screen (`attrlab --help`, `attrlab list environments`) needs none of it.
