@@ -30,7 +30,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -379,29 +378,3 @@ def verdict_matrix(results: dict[str, list[CheckResult]]):
 
     mark = {"pass": "pass", "fail": "FAIL", "skip": "–"}
     return pd.DataFrame({m: {r.name.removeprefix("check_"): mark[r.status] for r in rs} for m, rs in results.items()}).T
-
-
-def write_check_report(results: dict[str, list[CheckResult]], out) -> Path:
-    """``out/check.html`` (verdict matrix, then each method's checks with their numbers) and
-    ``out/check.csv``."""
-    import html
-
-    import pandas as pd
-
-    from .report.sections import table
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = [{"method": m, **results_table([r]).iloc[0].to_dict()} for m, rs in results.items() for r in rs]
-    pd.DataFrame(rows).to_csv(out / "check.csv", index=False)
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>attrlab check</title><style>"
-             "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px}table{border-collapse:collapse;"
-             "font-size:12px}th,td{border:1px solid #ccc;padding:3px 6px}</style></head><body><h1>attrlab check</h1>",
-             "<p>Thresholds: " + html.escape(", ".join(f"{k} = {v}" for k, v in THRESHOLDS.items())) + "</p>",
-             "<h2>Verdicts</h2>", table(verdict_matrix(results))]
-    for m, rs in results.items():
-        parts += [f"<h2>{html.escape(m)}</h2>", table(results_table(rs).set_index("check"))]
-    parts.append("</body></html>")
-    path = out / "check.html"
-    path.write_text("\n".join(parts), encoding="utf-8")
-    return path

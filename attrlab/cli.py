@@ -388,7 +388,8 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_check(args) -> int:
-    from .checks import CHECKS, Lab, check_method, results_table, verdict_matrix, write_check_report
+    from .checks import CHECKS, Lab, check_method, results_table, verdict_matrix
+    from .report.check import write_check_report
     from .methods import get_method, list_methods
 
     names = list(args.methods) + ([m for m in list_methods() if m not in ("rationale", "oracle")] if args.all else [])

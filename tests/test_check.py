@@ -1,4 +1,5 @@
 """attrlab check: each check passes, fails with a reason, or skips with one; the exit code says."""
+import pandas as pd
 import pytest
 import torch
 
@@ -36,7 +37,10 @@ def test_a_method_that_does_not_claim_completeness_is_skipped_with_the_reason(la
 
 def test_cli_exit_code_follows_the_verdict(tmp_path, capsys):
     assert main(["check", "random", "--groups", "contract", "--out", str(tmp_path), "--no-progress"]) == 0
-    assert (tmp_path / "check.html").exists() and (tmp_path / "check.csv").exists()
+    page = (tmp_path / "check.html").read_text()
+    shown = pd.read_csv(tmp_path / "check.csv")
+    assert "<h2>random</h2>" in page and "same_seed_same_map" in page  # the method's section and its checks
+    assert set(shown["method"]) == {"random"} and set(shown["status"]) <= {"pass", "skip"}
     (tmp_path / "noisy.py").write_text("import torch\n\ndef noisy(model, inputs, targets):\n"
                                        "    return torch.randn_like(inputs)\n")
     assert main(["check", f"{tmp_path / 'noisy.py'}:noisy", "--groups", "contract", "--out", str(tmp_path),
