@@ -9,6 +9,7 @@ from attrlab.data.manipulations import NAMES, VISIBILITY, Manipulation, random_m
 from attrlab.data.natural import embedded_pair, load_class_folder
 from attrlab.data.reassignment import empirical_matrix, reassign, reassignment_matrix
 from attrlab.environments import semi_natural_image as sni
+from attrlab.environments.semi_natural_plan import plan
 from attrlab.errors import AttrlabError
 
 
@@ -131,13 +132,13 @@ def test_tiny_run_trains_verifies_and_scores_attr_percent(tmp_path):
 
 def test_experiments_plan_the_papers_runs():
     cfg = {"runs": 2}
-    assert len(sni.plan("er", cfg, 0)) == 10
-    corr = sni.plan("correlation", cfg, 0, ["watermark"])
+    assert len(plan("er", cfg, 0)) == 10
+    corr = plan("correlation", cfg, 0, ["watermark"])
     assert sorted({run.r for run in corr}) == [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
     assert {run.pair_kind for run in corr} == {"similar", "distinct"}
-    assert all(run.checkpoints for run in sni.plan("accuracy", cfg, 0))
+    assert all(run.checkpoints for run in plan("accuracy", cfg, 0))
     with pytest.raises(AttrlabError, match="unknown experiment"):
-        sni.plan("size", cfg, 0)
+        plan("size", cfg, 0)
 
 
 def _records(rows):

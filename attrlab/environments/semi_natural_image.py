@@ -25,74 +25,23 @@ that a verified model's test accuracy keeps a margin over ``threshold`` on any m
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
 from ..core import Environment, EvalSet, GroundTruth, Verification
-from ..data.manipulations import NAMES as MANIPULATIONS
-from ..data.manipulations import VISIBILITY, Manipulation, random_manipulation
-from ..data.natural import DISTINCT_PAIRS, SIMILAR_PAIRS, SPLITS, embedded_pair, load_class_folder
-from ..data.reassignment import reassign, reassignment_matrix
+from ..data.natural import SPLITS, embedded_pair, load_class_folder
+from ..data.reassignment import reassignment_matrix
 from ..errors import AttrlabError
 from ..metrics.bounds import binomial_tail, max_accuracy_without_manipulation, shapley_bound
 from ..models.classifiers import MODELS as CLASSIFIERS, build_classifier
 from ..models.training import accuracy, predicted_classes, train_verified
 from ..models.user import build_model
 from .trained import folder_id, freeze, train_or_load
-from .semi_natural_image_spec import EXPERIMENTS, R_LEVELS, SPEC
-
-
-@dataclass
-class Run:
-    """One model to train: a manipulation on a class pair at reassignment rate r."""
-
-    name: str
-    manipulation: Manipulation
-    r: float
-    pair: tuple[str, str]
-    pair_kind: str
-    checkpoints: bool = False
-    facts: dict = field(default_factory=dict)
-
-
-def plan(experiment: str, config: dict, seed: int, manipulations=None, r: float | None = None,
-         pair: tuple[str, str] | None = None) -> list[Run]:
-    """The runs of an experiment (deterministic in ``seed``).
-
-    Example:
-        >>> [run.name for run in plan("visibility", {"runs": 1}, 0, ["noise"])]
-        ['noise-v0.02', 'noise-v0.04', 'noise-v0.06', 'noise-v0.08', 'noise-v0.1']
-    """
-    if experiment not in EXPERIMENTS:
-        raise AttrlabError(f"unknown experiment '{experiment}'; choose one of {', '.join(EXPERIMENTS)}")
-    names = list(manipulations or MANIPULATIONS)
-    for m in names:
-        if m not in MANIPULATIONS:
-            raise AttrlabError(f"unknown manipulation '{m}'; choose one of {', '.join(MANIPULATIONS)}")
-    rng = np.random.default_rng([seed, 5])
-    similar = (pair, "given") if pair else (SIMILAR_PAIRS[0], "similar")
-    runs: list[Run] = []
-    rate = 0.5 if r is None else float(r)
-    for m in names:
-        if experiment == "er":
-            for k in range(config["runs"]):
-                manip = random_manipulation(m, rng)
-                runs.append(Run(f"{m}-{k}" if config["runs"] > 1 else m, manip, rate, *similar))
-        elif experiment == "accuracy":
-            runs.append(Run(m, random_manipulation(m, rng), rate, *similar, checkpoints=True))
-        elif experiment == "visibility":
-            base = random_manipulation(m, rng)
-            for level in VISIBILITY[m][1]:
-                runs.append(Run(f"{m}-v{level:g}", base.with_visibility(level), rate, *similar))
-        else:
-            pairs = [similar] if pair else [(SIMILAR_PAIRS[0], "similar"), (DISTINCT_PAIRS[0], "distinct")]
-            for level in ([rate] if r is not None else R_LEVELS):
-                for p, kind in pairs:
-                    runs.append(Run(f"{m}-r{level:g}-{kind}", Manipulation(m), level, p, kind))
-    return runs
+from ..data.semi_natural import modify
+from .semi_natural_image_spec import SPEC
+from .semi_natural_plan import Run, plan
 
 
 def _split_data(run: Run, config: dict, seed: int, images: str, classes) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -104,26 +53,6 @@ def _split_data(run: Run, config: dict, seed: int, images: str, classes) -> dict
         raw = embedded_pair(run.pair, config["side"], sizes, seed)
     return {s: (np.concatenate([raw[s][0], raw[s][1]]),
                 np.repeat([0, 1], [len(raw[s][0]), len(raw[s][1])])) for s in SPLITS}
-
-
-def modify(images: np.ndarray, original: np.ndarray, manipulation: Manipulation, r: float,
-           rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Reassign labels with rate ``r``, then manipulate every image of new label 1 (the authors'
-    ``im_probs = [[1, 0], [0, 1]]``: label 0 untouched). Returns (images, new labels, ER).
-
-    Example:
-        >>> x = np.full((6, 16, 16, 3), 0.5, np.float32)
-        >>> out, y, er = modify(x, np.array([0, 0, 0, 1, 1, 1]), Manipulation("noise", {"p": 1.0}), 1.0,
-        ...                     np.random.default_rng(0))
-        >>> y.tolist(), [bool((out[i] != x[i]).any()) for i in range(6)]
-        ([0, 0, 0, 1, 1, 1], [False, False, False, True, True, True])
-    """
-    labels = reassign(original, reassignment_matrix(r), rng)
-    out = images.copy()
-    er = manipulation.region(images.shape[1])
-    for i in np.flatnonzero(labels == 1):
-        out[i], _ = manipulation.apply(images[i], rng)
-    return out, labels, er
 
 
 def _tensor(images: np.ndarray) -> torch.Tensor:
