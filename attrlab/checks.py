@@ -119,7 +119,10 @@ class Lab:
     def text_for(self, method: BoundMethod):
         """The text fixture for ``method``: the BiLSTM, or bert-small for a method the BiLSTM does
         not serve (one that requires attention probabilities)."""
-        return self.text if method.applies_to(self.text.model) else self.transformer
+        from .models.text import AttentionClassifier  # the BiLSTM's class: no model is built to ask
+
+        serves = all(callable(getattr(AttentionClassifier, r, None)) for r in method.requires)
+        return self.text if serves else self.transformer
 
     def image_or_text(self, method: BoundMethod):
         """The fixture a contract check uses: text-attention for text methods (:meth:`text_for`); for

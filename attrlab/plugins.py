@@ -5,7 +5,7 @@ method that ``attrlab list`` shows, without editing attrlab.
 
 Groups (each entry point names a module; importing it registers what it holds)::
 
-    attrlab.environments     # modules that call attrlab.environments.register_environment
+    attrlab.environments     # modules that call attrlab.environments.declare_environment (or register_environment)
     attrlab.methods          # modules that call attrlab.methods.register
     attrlab.metrics          # modules that call attrlab.metrics.register_metric
     attrlab.report_sections  # modules that call attrlab.report.sections.register_section

@@ -55,7 +55,7 @@ SPEC = EnvironmentSpec(
                "pre-trained on the corpus with gensim and frozen (pip install 'attrlab[text]')",
                choices=("learned", "word2vec")),
         Option("recipe", str, "attrlab", "attrlab: the options as given; paper: the authors' rationale training "
-               "and stopping rule, every piece at once (text_rationale.PAPER_RECIPE), over the preset; an option "
+               "and stopping rule, every piece at once (text_rationale_spec.PAPER_RECIPE), over the preset; an option "
                "you set yourself wins over it", choices=("attrlab", "paper")),
         Option("model", str, "bilstm-selector", "the paper's BiLSTM select-then-predict model (rl/cr from the setting), "
                "or your own (module:Class, file.py:Class): called with the keywords it names among vocab_size, "
