@@ -192,20 +192,19 @@ def encode_words(documents: list[list[str]], stoi: dict[str, int], max_len: int)
         >>> encode_words([["the", "owl"], ["beer"]], {"<pad>": 0, "<unk>": 1, "the": 2, "beer": 3}, 4).tolist()
         [[2, 1], [3, 0]]
     """
+    from .data.text import Vocabulary
+
     unk = next((stoi[u] for u in UNKNOWN if u in stoi), None)
     width = min(max_len, max(len(d) for d in documents))
-    ids = torch.zeros(len(documents), width, dtype=torch.long)
-    for k, doc in enumerate(documents):
-        row = [stoi.get(w, unk) for w in doc[:width]]
-        if None in row:
-            missing = sorted({w for w in doc[:width] if w not in stoi})
+    for doc in documents:
+        missing = sorted({w for w in doc[:width] if w not in stoi})
+        if missing and unk is None:
             raise AttrlabError(f"the vocabulary has no unknown token ({', '.join(UNKNOWN)}) and lacks "
                                f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
-        if unk is not None and all(i == unk for i in row):
+        if doc and len(missing) == len(set(doc[:width])):
             raise AttrlabError(f"the vocabulary knows no word of a document ({' '.join(doc[:6])} ...): is it the "
                                "model's, and are its tokens lower-case words as attrlab splits them?")
-        ids[k, :len(row)] = torch.tensor(row, dtype=torch.long)
-    return ids
+    return torch.from_numpy(Vocabulary.from_mapping(stoi, -1 if unk is None else unk).encode(documents, width))
 
 
 def load_text(model_ref: str, corpus: str, *, weights: str | None = None, vocab: str | None = None,
@@ -225,7 +224,7 @@ def load_text(model_ref: str, corpus: str, *, weights: str | None = None, vocab:
         if weights:
             from .models.user import load_weights
 
-            load_weights(model, weights, model_ref)
+            load_weights(model.hf, weights, model_ref)  # the checkpoint's own state dict, not the adapter's
         ids, words = model.encode(docs, max_len)
         special = (words < 0) & (ids != 0)
     else:

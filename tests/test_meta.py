@@ -291,5 +291,9 @@ def test_evaluate_reads_a_hugging_face_checkpoint_with_its_tokenizer(tmp_path, c
     assert main(args) == 0
     table = pd.read_csv(tmp_path / "ev" / "evaluate.csv", index_col=0)
     assert set(table.index) == {"attention", "embedding_ig", "random"}
+    import torch
+
+    torch.save(model.hf.state_dict(), tmp_path / "hf.pt")  # --weights: the checkpoint's own state dict
+    assert main(args + ["--weights", str(tmp_path / "hf.pt")]) == 0
     assert main(args + ["--vocab", str(tmp_path / "vocab.txt")]) == 2
     assert "brings its tokenizer" in capsys.readouterr().err

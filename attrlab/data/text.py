@@ -239,13 +239,28 @@ def usable(tokens: list[str], kind: str) -> bool:
 
 
 class Vocabulary:
-    """Token ↔ id, with ``<pad>`` = 0 and ``<unk>`` = 1.
+    """Token ↔ id, with ``<pad>`` = 0 and ``<unk>`` = 1 (:meth:`from_mapping`: a given one, e.g. a
+    user's model's, whose unknown token has the id ``unk``).
 
     Example:
         >>> v = Vocabulary([["the", "cat"], ["the", "dog"]])
         >>> v.encode([["the", "owl"]], 4).tolist()
         [[2, 1, 0, 0]]
+        >>> Vocabulary.from_mapping({"<pad>": 0, "the": 1, "[UNK]": 7}, unk=7).encode([["the", "owl"]], 2).tolist()
+        [[1, 7]]
     """
+
+    unk: int = 1
+
+    @classmethod
+    def from_mapping(cls, stoi: dict[str, int], unk: int) -> "Vocabulary":
+        """A vocabulary from a token → id mapping (0 = padding)."""
+        vocab = cls.__new__(cls)
+        vocab.stoi, vocab.unk = dict(stoi), int(unk)
+        vocab.itos = [None] * (max(stoi.values()) + 1)
+        for token, i in stoi.items():
+            vocab.itos[i] = token
+        return vocab
 
     def __init__(self, documents: list[list[str]], min_count: int = 1):
         counts: dict[str, int] = {}
@@ -263,6 +278,6 @@ class Vocabulary:
     def encode(self, documents: list[list[str]], length: int) -> "np.ndarray":
         out = np.zeros((len(documents), length), np.int64)
         for k, doc in enumerate(documents):
-            ids = [self.stoi.get(t, 1) for t in doc[:length]]
+            ids = [self.stoi.get(t, self.unk) for t in doc[:length]]
             out[k, :len(ids)] = ids
         return out

@@ -15,12 +15,6 @@ from ..errors import AttrlabError
 from .registry import register
 
 
-def _need(model, attr: str, what: str):
-    if not hasattr(model, attr):
-        raise AttrlabError(f"{what} needs a text model with .{attr} (e.g. attrlab's AttentionClassifier)")
-    return getattr(model, attr)
-
-
 def _embedding(model, what: str) -> torch.nn.Embedding:
     """``model.embedding``, else the model's only ``nn.Embedding`` (a user's model names it as it likes)."""
     if isinstance(getattr(model, "embedding", None), torch.nn.Module):
@@ -37,7 +31,7 @@ def _embedding(model, what: str) -> torch.nn.Embedding:
 def _attention():
     def fn(model, inputs, targets):
         with torch.no_grad():
-            return _need(model, "attention", "attention")(inputs)
+            return model.attention(inputs)  # BoundMethod refused a model without it (requires=)
     return fn
 
 
@@ -46,7 +40,7 @@ def _attention():
 def _rationale():
     def fn(model, inputs, targets):
         with torch.no_grad():
-            return _need(model, "rationale", "rationale")(inputs).float()
+            return model.rationale(inputs).float()
     return fn
 
 
