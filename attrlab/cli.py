@@ -542,6 +542,10 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # -h, or a bad argument already said in one line
         return int(exc.code or 0)
+    if args.command != "list":  # the commands that compute (see attrlab/allocator.py)
+        from .allocator import tune_allocator
+
+        tune_allocator()
     try:
         return {"run": _cmd_run, "report": _cmd_report, "list": _cmd_list, "compare": _cmd_compare,
                 "check": _cmd_check, "study": _cmd_study, "meta": _cmd_meta,

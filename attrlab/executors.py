@@ -77,6 +77,9 @@ def _prepare(ctx: JobContext) -> None:
     """Per job (cheap; a worker may serve several studies): threads, cache, cwd, environment files."""
     import torch
 
+    from .allocator import tune_allocator
+
+    tune_allocator()
     torch.set_num_threads(ctx.threads)
     if ctx.cache:
         os.environ["ATTRLAB_CACHE"] = ctx.cache

@@ -9,7 +9,9 @@ import torch
 from attrlab.evaluation import score_automatic
 from attrlab.metrics import Probe, automatic_specs, describe_metric, get_metric, list_metrics
 from attrlab.metrics.faithfulness import faithfulness_correlation_of
-from attrlab.metrics.road import linear_impute
+from attrlab.metrics import probe as probe_module
+from attrlab.metrics.complexity import sort_rows
+from attrlab.metrics.road import STENCIL, _Stencil, linear_impute
 from attrlab.metrics.text_faithfulness import close_up
 from attrlab.errors import AttrlabError
 from attrlab.methods import get_method
@@ -103,6 +105,42 @@ def test_road_imputation_equals_a_sparse_solve_of_the_reference_system():
         ref = flat.copy()
         ref[:, idx] = spsolve(A.tocsc(), b).reshape(len(idx), 3).T
         np.testing.assert_allclose(ours[i].reshape(3, -1), ref, atol=1e-3)  # the bound; measured ~5e-7
+
+
+def test_the_imputation_stencil_is_the_reference_weights_as_a_convolution():
+    v = torch.randn(5, 7, 9, generator=torch.Generator().manual_seed(0))
+    conv = torch.nn.functional.conv2d(v.unsqueeze(1), STENCIL.view(1, 1, 3, 3), padding=1).squeeze(1)
+    torch.testing.assert_close(_Stencil(v)(v, torch.empty_like(v)), conv, atol=1e-6, rtol=0)  # float32 sums
+
+
+def test_an_images_imputation_does_not_depend_on_its_batch_or_on_which_systems_finish_first():
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(6, 3, 16, 16, generator=g)
+    keep = torch.rand(6, 16, 16, generator=g) > torch.tensor([0.1, 0.3, 0.5, 0.7, 0.9, 0.95]).view(6, 1, 1)
+    keep[0, 3:13, 3:13] = False  # a large hole: this system runs long after the others have been dropped
+    whole = linear_impute(x, keep)
+    for i in range(6):  # each system has its own steps and stop: equal to the bit, alone or in a batch
+        assert torch.equal(linear_impute(x[i:i + 1], keep[i:i + 1]), whole[i:i + 1])
+
+
+def test_rows_sorted_through_numpy_and_threads_equal_torchs_sort(monkeypatch):
+    values = torch.randn(9, 1 << 13, generator=torch.Generator().manual_seed(0))
+    values[3] = 0.0  # ties
+    for threads in (1, 2, 3):
+        monkeypatch.setattr(torch, "get_num_threads", lambda t=threads: t)
+        assert torch.equal(sort_rows(values), values.sort(1).values)
+
+
+def test_perturbations_built_a_few_samples_at_a_time_score_as_when_built_whole(monkeypatch):
+    x, a, t = _fixture(8)
+    model = _cnn()
+    specs = ("deletion", "insertion", "faithfulness_correlation:runs=10")
+    whole = {s: get_metric(s)(Probe(model, x, t, a, {"sample_index": torch.arange(8)})) for s in specs}
+    monkeypatch.setattr(probe_module, "BUILD_ELEMENTS", 1)  # one forward batch per build: 256 // versions samples
+    monkeypatch.setattr(probe_module, "CHUNK", 16)
+    for s in specs:  # the same inputs in other forward batches: float32 kernels may differ in the last bits
+        torch.testing.assert_close(get_metric(s)(Probe(model, x, t, a, {"sample_index": torch.arange(8)})),
+                                   whole[s], atol=1e-6, rtol=0, msg=s)
 
 
 def test_infidelity_is_captums_with_the_same_perturbations():

@@ -167,13 +167,15 @@ def faithfulness_correlation_of(probe: Probe, subsets: torch.Tensor, base: torch
     x = probe.inputs.float()
     n, c, h, w = x.shape
     runs = subsets.shape[1]
-    mask = torch.zeros(n, runs, h * w, dtype=torch.bool, device=x.device)
-    mask.scatter_(2, subsets.to(x.device), True)
-    mask = mask.view(n, runs, 1, h, w)
-    perturbed = torch.where(mask, base.unsqueeze(1), x.unsqueeze(1))
-    delta = probe.original(output).unsqueeze(1) - probe.scores(perturbed, output)            # (N, runs)
+    subsets = subsets.to(x.device)
+
+    def build(lo: int, hi: int) -> torch.Tensor:  # (hi − lo, runs, C, H, W)
+        mask = torch.zeros(hi - lo, runs, h * w, dtype=torch.bool, device=x.device)
+        mask.scatter_(2, subsets[lo:hi], True)
+        return torch.where(mask.view(hi - lo, runs, 1, h, w), base[lo:hi].unsqueeze(1), x[lo:hi].unsqueeze(1))
+    delta = probe.original(output).unsqueeze(1) - probe.scores_of(build, runs, output)       # (N, runs)
     rel = probe.relevance().flatten(1).to(x.device)
-    sums = rel.unsqueeze(1).expand(n, runs, -1).gather(2, subsets.to(x.device)).sum(2)        # (N, runs)
+    sums = rel.unsqueeze(1).expand(n, runs, -1).gather(2, subsets).sum(2)                     # (N, runs)
     a = sums.double() - sums.double().mean(1, keepdim=True)
     b = delta.double() - delta.double().mean(1, keepdim=True)
     denom = (a.pow(2).sum(1) * b.pow(2).sum(1)).sqrt()

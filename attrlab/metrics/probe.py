@@ -25,7 +25,24 @@ import torch
 from ..errors import AttrlabError
 
 OUTPUTS = ("probability", "logit")
-CHUNK = 256  # perturbed inputs per forward pass
+CHUNK = 256  # perturbed inputs per forward pass at most (on a GPU: always)
+CPU_CHUNK_ELEMENTS = 1 << 20  # on a CPU, input elements per forward pass (see chunk_size)
+BUILD_ELEMENTS = 1 << 24  # input elements a perturbation metric builds at a time (64 MB of float32)
+
+
+def chunk_size(x: torch.Tensor) -> int:
+    """Perturbed inputs per forward pass for inputs like ``x`` ``(M, …)``: :data:`CHUNK` on a GPU;
+    on a CPU as many as hold :data:`CPU_CHUNK_ELEMENTS` input elements (between 8 and CHUNK), since
+    a CPU's caches, not its cores, set the best batch there (a 3×64×64 CNN ran ~1.4× faster at 64
+    than at 256 a batch: benchmarks/bench_auto_metrics.py).
+
+    Example:
+        >>> [chunk_size(torch.zeros(1, *shape)) for shape in ((3, 64, 64), (3, 224, 224), (150,))]
+        [85, 8, 256]
+    """
+    if x.device.type != "cpu":
+        return CHUNK
+    return int(max(8, min(CHUNK, CPU_CHUNK_ELEMENTS // max(1, x[0].numel()))))
 
 
 @dataclass
@@ -100,7 +117,8 @@ class Probe:
         """Logits of ``x`` ``(M, …)``, in chunks, without gradients; counts ``M / N`` passes."""
         self.passes += len(x) / self.n
         with torch.no_grad():
-            return torch.cat([self.model(x[i:i + CHUNK]) for i in range(0, len(x), CHUNK)]).float()
+            size = chunk_size(x)
+            return torch.cat([self.model(x[i:i + size]) for i in range(0, len(x), size)]).float()
 
     def scores(self, x: torch.Tensor, output: str = "probability", targets: torch.Tensor | None = None) -> torch.Tensor:
         """The target's ``output`` (softmax probability or logit) for perturbed inputs ``x`` of
@@ -112,6 +130,19 @@ class Probe:
         logits = self.logits(x.reshape(n * s, *x.shape[2:]))
         values = logits.softmax(1) if output == "probability" else logits
         return values.gather(1, t.view(-1, 1)).view(n, s)
+
+    def scores_of(self, build: Callable[[int, int], torch.Tensor], versions: int,
+                  output: str = "probability") -> torch.Tensor:
+        """:meth:`scores` of ``build(lo, hi)`` — the ``versions`` perturbed copies ``(hi − lo,
+        versions, …)`` of samples ``lo … hi − 1`` — built a few samples at a time, so that a metric
+        never holds all N · versions inputs at once (100 subsets of 32 images at 224² would be
+        1.9 GB). The chunks hold whole forward batches (:func:`chunk_size`) of ~64 MB at most."""
+        per_input = max(1, self.inputs[0].numel())
+        size = chunk_size(self.inputs)
+        inputs = max(size, (BUILD_ELEMENTS // per_input) // size * size)
+        step = max(1, inputs // max(1, versions))
+        return torch.cat([self.scores(build(lo, min(lo + step, self.n)), output, self.targets[lo:lo + step])
+                          for lo in range(0, self.n, step)])
 
     def original(self, output: str = "probability") -> torch.Tensor:
         """The target's ``output`` on the unperturbed inputs, ``(N,)`` (computed once per job)."""
@@ -218,9 +249,12 @@ def perturbation_curve(probe: Probe, order: torch.Tensor, start: torch.Tensor, e
     ranks = torch.empty_like(order)
     ranks.scatter_(1, order, torch.arange(d, device=order.device).expand(n, d))
     grid = start.shape[-2:]
-    taken = ranks.view(n, 1, 1, *grid) < counts.to(order.device).view(1, -1, 1, 1, 1)   # (N, S, 1, H, W)
-    x = torch.where(taken, end.unsqueeze(1), start.unsqueeze(1))                        # (N, S, C, H, W)
-    return probe.scores(x, output)
+    counts = counts.to(order.device).view(1, -1, 1, 1, 1)
+
+    def build(lo: int, hi: int) -> torch.Tensor:  # (hi − lo, S, C, H, W)
+        taken = ranks[lo:hi].view(hi - lo, 1, 1, *grid) < counts
+        return torch.where(taken, end[lo:hi].unsqueeze(1), start[lo:hi].unsqueeze(1))
+    return probe.scores_of(build, counts.shape[1], output)
 
 
 def auc(curve: torch.Tensor) -> torch.Tensor:
