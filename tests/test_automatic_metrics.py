@@ -134,10 +134,10 @@ def test_rows_sorted_through_numpy_and_threads_equal_torchs_sort(monkeypatch):
 def test_perturbations_built_a_few_samples_at_a_time_score_as_when_built_whole(monkeypatch):
     x, a, t = _fixture(8)
     model = _cnn()
-    specs = ("deletion", "insertion", "faithfulness_correlation:runs=10")
+    specs = ("deletion", "insertion", "faithfulness_correlation:runs=10", "infidelity")
     whole = {s: get_metric(s)(Probe(model, x, t, a, {"sample_index": torch.arange(8)})) for s in specs}
     monkeypatch.setattr(probe_module, "BUILD_ELEMENTS", 1)  # one forward batch per build: 256 // versions samples
-    monkeypatch.setattr(probe_module, "CHUNK", 16)
+    monkeypatch.setattr(probe_module, "CHUNK", 16)  # and infidelity calls Captum for one sample at a time
     for s in specs:  # the same inputs in other forward batches: float32 kernels may differ in the last bits
         torch.testing.assert_close(get_metric(s)(Probe(model, x, t, a, {"sample_index": torch.arange(8)})),
                                    whole[s], atol=1e-6, rtol=0, msg=s)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import AttrlabError
-from .probe import OUTPUTS, SUBSTRATES, Probe, auc, perturbation_curve, step_counts
+from .probe import OUTPUTS, SUBSTRATES, Probe, auc, chunk_size, perturbation_curve, step_counts
 from .probe import substrate as make_substrate  # the metrics' parameter is called substrate
 from .registry import register_metric
 from .road import noisy_linear_impute
@@ -226,20 +226,26 @@ def infidelity(probe: Probe, samples: int = 10, sigma: float = 0.1) -> torch.Ten
     _need_image(probe, "infidelity")
     x = probe.inputs.float()
     noise = sigma * _per_sample_noise(probe, tuple(x.shape[1:]), samples, 43).to(x.device)
-
-    def perturb(inputs):
-        if len(inputs) != len(noise):
-            raise AttrlabError("infidelity: Captum split the perturbations; attrlab passes them whole")
-        return noise, inputs - noise
-
     attributions = probe.attributions.float()
     if attributions.shape != x.shape:
         attributions = attributions.view(len(x), 1, *x.shape[-2:]).expand_as(x).contiguous() / x.shape[1]
+    # Captum runs one forward pass on all N · samples perturbed inputs; a few samples per call keep
+    # it at the probe's batch size (its normalisation, β, is per sample, so the values are the same)
+    group = max(1, chunk_size(x) // samples)
+    values = []
+    for lo in range(0, len(x), group):
+        hi = min(lo + group, len(x))
+        mine = noise[lo * samples:hi * samples]
+
+        def perturb(inputs, mine=mine):
+            if len(inputs) != len(mine):
+                raise AttrlabError("infidelity: Captum split the perturbations; attrlab passes them whole")
+            return mine, inputs - mine
+        with torch.no_grad():
+            values.append(captum_infidelity(probe.model, perturb, x[lo:hi], attributions[lo:hi],
+                                            target=probe.targets[lo:hi], n_perturb_samples=samples, normalize=True))
     probe.passes += samples + 1
-    with torch.no_grad():
-        value = captum_infidelity(probe.model, perturb, x, attributions, target=probe.targets,
-                                  n_perturb_samples=samples, normalize=True)
-    return value.float()
+    return torch.cat(values).float()
 
 
 def _check_inf(samples: int = 10, sigma: float = 0.1) -> None:
