@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from attrlab.allocator import tune_allocator
 from attrlab.metrics import Probe, get_metric
 
 
@@ -67,6 +68,7 @@ def main() -> None:
     ap.add_argument("--no-quantus", action="store_true")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
+    tune_allocator()  # as in attrlab's own processes (attrlab/allocator.py); Quantus runs under it too
     g = torch.Generator().manual_seed(0)
     n = args.maps
     x = torch.rand(n, 3, 64, 64, generator=g)

@@ -32,17 +32,19 @@ BUILD_ELEMENTS = 1 << 24  # input elements a perturbation metric builds at a tim
 
 def chunk_size(x: torch.Tensor) -> int:
     """Perturbed inputs per forward pass for inputs like ``x`` ``(M, …)``: :data:`CHUNK` on a GPU;
-    on a CPU as many as hold :data:`CPU_CHUNK_ELEMENTS` input elements (between 8 and CHUNK), since
-    a CPU's caches, not its cores, set the best batch there (a 3×64×64 CNN ran ~1.4× faster at 64
-    than at 256 a batch: benchmarks/bench_auto_metrics.py).
+    on a CPU the largest power of two whose inputs hold at most :data:`CPU_CHUNK_ELEMENTS` elements
+    (8 to CHUNK), since a CPU's caches, not its cores, set the best batch there (SMERF's CNN on
+    3×64×64, one thread: 0.57 s at batches of 64, 0.83 s at 256; benchmarks/bench_auto_metrics.py
+    measures the floor at the best batch).
 
     Example:
         >>> [chunk_size(torch.zeros(1, *shape)) for shape in ((3, 64, 64), (3, 224, 224), (150,))]
-        [85, 8, 256]
+        [64, 8, 256]
     """
     if x.device.type != "cpu":
         return CHUNK
-    return int(max(8, min(CHUNK, CPU_CHUNK_ELEMENTS // max(1, x[0].numel()))))
+    fits = max(8, min(CHUNK, CPU_CHUNK_ELEMENTS // max(1, x[0].numel())))
+    return 1 << (fits.bit_length() - 1)  # a power of two: oneDNN's kernels block batches by 8 and 16
 
 
 @dataclass
