@@ -77,9 +77,9 @@ def _prepare(ctx: JobContext) -> None:
     """Per job (cheap; a worker may serve several studies): threads, cache, cwd, environment files."""
     import torch
 
-    from .allocator import tune_allocator
+    from .allocator import release_free_memory
 
-    tune_allocator()
+    release_free_memory()  # in a tuned process (a worker, the command): the last job's holes back to the kernel
     torch.set_num_threads(ctx.threads)
     if ctx.cache:
         os.environ["ATTRLAB_CACHE"] = ctx.cache
@@ -173,6 +173,9 @@ def _worker_init() -> None:
     import warnings
 
     warnings.formatwarning = warning_line
+    from .allocator import tune_allocator
+
+    tune_allocator()  # a worker attrlab spawned is attrlab's own process (attrlab/allocator.py)
     _exit_with_parent()
 
 

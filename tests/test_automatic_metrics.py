@@ -123,6 +123,21 @@ def test_an_images_imputation_does_not_depend_on_its_batch_or_on_which_systems_f
         assert torch.equal(linear_impute(x[i:i + 1], keep[i:i + 1]), whole[i:i + 1])
 
 
+def test_a_large_image_left_alone_in_the_solver_is_summed_as_in_its_batch():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # torch splits one long reduction across threads: rows of ≥ 32,768 elements
+    try:
+        g = torch.Generator().manual_seed(2)
+        x = torch.rand(2, 1, 192, 192, generator=g)
+        keep = torch.rand(2, 192, 192, generator=g) > 0.3
+        keep[1, 40:150, 40:150] = False  # image 1 runs on alone once image 0 has converged
+        whole = linear_impute(x, keep)
+        assert torch.equal(linear_impute(x[1:], keep[1:]), whole[1:])
+        assert torch.equal(linear_impute(x[:1], keep[:1]), whole[:1])
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_rows_sorted_through_numpy_and_threads_equal_torchs_sort(monkeypatch):
     values = torch.randn(9, 1 << 13, generator=torch.Generator().manual_seed(0))
     values[3] = 0.0  # ties

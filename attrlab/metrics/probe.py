@@ -138,7 +138,7 @@ class Probe:
         """:meth:`scores` of ``build(lo, hi)`` — the ``versions`` perturbed copies ``(hi − lo,
         versions, …)`` of samples ``lo … hi − 1`` — built a few samples at a time, so that a metric
         never holds all N · versions inputs at once (100 subsets of 32 images at 224² would be
-        1.9 GB). The chunks hold whole forward batches (:func:`chunk_size`) of ~64 MB at most."""
+        1.9 GB): ~64 MB of inputs at a time (at least one forward batch, :func:`chunk_size`)."""
         per_input = max(1, self.inputs[0].numel())
         size = chunk_size(self.inputs)
         inputs = max(size, (BUILD_ELEMENTS // per_input) // size * size)

@@ -53,6 +53,14 @@ class _Stencil:
         return out.mul_(1 / 12).sub_(v, alpha=1 / 3)
 
 
+def _per_system(t: torch.Tensor) -> torch.Tensor:
+    """Σ over each system ``(M, H, W)`` → ``(M,)``, row by row and then over the rows: torch splits
+    one long reduction across threads once a row of the work is ≥ 32,768 elements, which would make
+    the sum of a system left alone (after the others finished) round unlike the same system's sum
+    in a batch."""
+    return t.sum(2).sum(1)
+
+
 def linear_impute(images: torch.Tensor, keep: torch.Tensor, tol: float = 1e-5, max_iter: int = 2000) -> torch.Tensor:
     """Solve the imputation system (noise-free) for images ``(N, C, H, W)`` and masks of kept
     pixels ``keep`` ``(N, H, W)``; kept pixels are returned unchanged. Conjugate gradients per
@@ -71,7 +79,7 @@ def linear_impute(images: torch.Tensor, keep: torch.Tensor, tol: float = 1e-5, m
     inv_diag = diag.reciprocal()
     rhs = stencil(x * known, torch.empty_like(x)).mul_(unknown)
     # start from each channel's mean of the kept pixels
-    mean = (x * known).sum(dim=(1, 2), keepdim=True) / known.sum(dim=(1, 2), keepdim=True).clamp_min(1)
+    mean = (_per_system(x * known) / _per_system(known).clamp_min(1)).view(-1, 1, 1)
     sol = mean * unknown
     ap = torch.empty_like(x)
 
@@ -82,7 +90,7 @@ def linear_impute(images: torch.Tensor, keep: torch.Tensor, tol: float = 1e-5, m
     r = rhs - apply(sol)
     z = r * inv_diag
     p = z.clone()
-    rz = (r * z).sum((1, 2))
+    rz = _per_system(r * z)
     stop = tol * rhs.abs().amax(dim=(1, 2)).clamp_min(1e-12)
     done = torch.empty_like(sol)  # the finished systems' solutions, written as they are dropped
     alive = torch.arange(len(x), device=x.device)
@@ -98,11 +106,11 @@ def linear_impute(images: torch.Tensor, keep: torch.Tensor, tol: float = 1e-5, m
             stencil.shrink(active)
             active = active[active]
         apply(p)
-        alpha = torch.where(active, rz / (p * ap).sum((1, 2)).clamp_min(1e-30), torch.zeros_like(rz)).view(-1, 1, 1)
+        alpha = torch.where(active, rz / _per_system(p * ap).clamp_min(1e-30), torch.zeros_like(rz)).view(-1, 1, 1)
         sol.addcmul_(alpha, p)
         r.addcmul_(alpha, ap, value=-1)
         torch.mul(r, inv_diag, out=z)
-        rz_new = (r * z).sum((1, 2))
+        rz_new = _per_system(r * z)
         p.mul_((rz_new / rz.clamp_min(1e-30)).view(-1, 1, 1)).add_(z)
         rz = rz_new
     done[alive] = sol
