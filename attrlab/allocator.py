@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 
@@ -34,7 +35,9 @@ DEFAULT_MMAP_MAX = 65536  # glibc's default
 _DONE: dict[int, bool] = {}
 
 
+@functools.lru_cache(maxsize=1)
 def _libc():
+    """The C library, loaded once (release_free_memory runs before every job)."""
     if not sys.platform.startswith("linux"):
         return None
     try:
