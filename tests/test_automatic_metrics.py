@@ -10,7 +10,10 @@ from attrlab.evaluation import score_automatic
 from attrlab.metrics import Probe, automatic_specs, describe_metric, get_metric, list_metrics
 from attrlab.metrics.faithfulness import faithfulness_correlation_of
 from attrlab.metrics import probe as probe_module
-from attrlab.metrics.complexity import sort_rows
+from attrlab.metrics import faithfulness as faithfulness_module
+from attrlab.metrics import parallel
+from attrlab.metrics.faithfulness import random_subsets
+from attrlab.metrics.sorting import sort_rows, stable_order
 from attrlab.metrics.road import STENCIL, _Stencil, linear_impute
 from attrlab.metrics.text_faithfulness import close_up
 from attrlab.errors import AttrlabError
@@ -141,9 +144,74 @@ def test_a_large_image_left_alone_in_the_solver_is_summed_as_in_its_batch():
 def test_rows_sorted_through_numpy_and_threads_equal_torchs_sort(monkeypatch):
     values = torch.randn(9, 1 << 13, generator=torch.Generator().manual_seed(0))
     values[3] = 0.0  # ties
+    monkeypatch.setattr(parallel, "PARALLEL_FROM", 1)  # split even these few rows over the threads
     for threads in (1, 2, 3):
         monkeypatch.setattr(torch, "get_num_threads", lambda t=threads: t)
         assert torch.equal(sort_rows(values), values.sort(1).values)
+        ints = (values * 1000).long()
+        assert torch.equal(sort_rows(ints), ints.sort(1).values)
+        assert torch.equal(sort_rows(ints.int()), ints.int().sort(1).values)
+
+
+def test_the_packed_integer_sort_is_torchs_stable_sort_of_the_map(monkeypatch):
+    g = torch.Generator().manual_seed(3)
+    monkeypatch.setattr(parallel, "PARALLEL_FROM", 1)
+    for trial in range(40):
+        n, d = int(torch.randint(1, 7, (1,), generator=g)), int(torch.randint(1, 700, (1,), generator=g))
+        v = torch.randn(n, d, generator=g)
+        if trial % 2:
+            v = torch.round(v * 2) / 2  # many ties, and both zeros: −0.0 and 0.0 are one value to torch
+            v[:, ::3] = -0.0
+        v[:, :3] = torch.tensor([3.4e38, -3.4e38, 1e-45])[:min(3, d)]  # extremes and a denormal
+        valid = torch.rand(n, d, generator=g) > 0.3 if trial % 3 else None
+        for descending in (True, False):
+            key = v if descending else -v
+            if valid is not None:
+                key = torch.where(valid, key, torch.full_like(key, -torch.inf))
+            ref = key.sort(dim=1, descending=True, stable=True).indices
+            assert torch.equal(stable_order(v, descending, valid), ref), (trial, descending)
+            assert torch.equal(stable_order(v.double(), descending, valid), ref)  # float64: torch's own sort
+
+
+def test_the_removal_order_breaks_ties_by_the_samples_own_random_permutation():
+    x, a, t = _fixture(6)
+    a[2] = 0.0  # an all-zero map: its order is the permutation alone
+    probe = Probe(_cnn(), x, t, a, {"sample_index": torch.arange(10, 16)}, seed=4)
+    for first in (True, False):
+        rel = probe.relevance().flatten(1).double()
+        ties = probe.tie_ranks()
+        by_ties = ties.argsort(1)  # the reference: by the permutation, then a stable sort by value
+        ref = by_ties.gather(1, rel.gather(1, by_ties).sort(dim=1, descending=first, stable=True).indices)
+        assert torch.equal(probe.order(first), ref)
+    alone = Probe(_cnn(), x[2:3], t[2:3], a[2:3], {"sample_index": torch.tensor([12])}, seed=4)
+    assert torch.equal(alone.order(True)[0], probe.order(True)[2])
+
+
+def test_random_subsets_are_distinct_uniform_and_each_samples_own(monkeypatch):
+    x = torch.zeros(40, 1, 16, 16)
+    probe = Probe(torch.nn.Identity(), x, torch.zeros(40, dtype=torch.long), x, seed=1)
+    subsets = random_subsets(probe, runs=50, size=12)
+    assert all(len(set(row.tolist())) == 12 for row in subsets.flatten(0, 1))
+    counts = torch.bincount(subsets.flatten(), minlength=256).double()
+    expected = 40 * 50 * 12 / 256
+    chi2 = float(((counts - expected) ** 2 / expected).sum())
+    assert chi2 < 255 + 6 * (2 * 255) ** 0.5  # 255 degrees of freedom: a uniform draw passes but at 6σ
+    part = Probe(torch.nn.Identity(), x[7:9], torch.zeros(2, dtype=torch.long), x[7:9],
+                 {"sample_index": torch.tensor([7, 8])}, seed=1)
+    assert torch.equal(random_subsets(part, runs=50, size=12), subsets[7:9])
+    large = random_subsets(probe, runs=3, size=100)  # over a quarter of the pixels: whole permutations
+    assert all(len(set(row.tolist())) == 100 for row in large.flatten(0, 1))
+
+    first_distinct = faithfulness_module._first_distinct
+
+    def short(seq, d, size):  # as if the spare draws had not completed two subsets
+        out, enough = first_distinct(seq, d, size)
+        enough[[0, 5]] = False
+        return out, enough
+    monkeypatch.setattr(faithfulness_module, "_first_distinct", short)
+    completed = random_subsets(probe, runs=50, size=12)
+    assert all(len(set(row.tolist())) == 12 for row in completed[0, [0, 5]])
+    assert torch.equal(completed[0, 1:5], subsets[0, 1:5]) and torch.equal(completed[1:], subsets[1:])
 
 
 def test_perturbations_built_a_few_samples_at_a_time_score_as_when_built_whole(monkeypatch):
@@ -152,7 +220,7 @@ def test_perturbations_built_a_few_samples_at_a_time_score_as_when_built_whole(m
     specs = ("deletion", "insertion", "faithfulness_correlation:runs=10", "infidelity")
     whole = {s: get_metric(s)(Probe(model, x, t, a, {"sample_index": torch.arange(8)})) for s in specs}
     monkeypatch.setattr(probe_module, "BUILD_ELEMENTS", 1)  # one forward batch per build: 256 // versions samples
-    monkeypatch.setattr(probe_module, "CHUNK", 16)  # and infidelity calls Captum for one sample at a time
+    monkeypatch.setattr(probe_module, "CHUNK", 16)  # and infidelity calls Captum for 6 samples of the 8 at a time
     for s in specs:  # the same inputs in other forward batches: float32 kernels may differ in the last bits
         torch.testing.assert_close(get_metric(s)(Probe(model, x, t, a, {"sample_index": torch.arange(8)})),
                                    whole[s], atol=1e-6, rtol=0, msg=s)

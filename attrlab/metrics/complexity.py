@@ -18,6 +18,7 @@ import torch
 from ..errors import AttrlabError
 from .probe import Probe
 from .registry import register_metric
+from .sorting import sort_rows
 
 
 def _magnitude(probe: Probe) -> torch.Tensor:
@@ -30,47 +31,6 @@ def _magnitude(probe: Probe) -> torch.Tensor:
     if not probe.is_image and a.dim() == 2:
         a = a * probe.features
     return a.flatten(1)
-
-
-def sort_rows(values: torch.Tensor) -> torch.Tensor:
-    """Each row of ``values`` ``(N, d)`` in ascending order. On a CPU the rows go to numpy's sort
-    (x86-simd-sort since numpy 2: ~3× torch's CPU sort on float32 rows of 4,096, measured with
-    benchmarks/bench_auto_metrics.py), split over torch's thread count (numpy releases the GIL
-    while it sorts); elsewhere torch sorts.
-
-    Example:
-        >>> sort_rows(torch.tensor([[3.0, 1.0, 2.0], [0.0, -1.0, 5.0]])).tolist()
-        [[1.0, 2.0, 3.0], [-1.0, 0.0, 5.0]]
-    """
-    if values.device.type != "cpu" or values.dtype not in (torch.float32, torch.float64):
-        return values.sort(1).values
-    import numpy as np
-
-    rows = values.detach().contiguous().numpy()
-    workers = min(torch.get_num_threads(), len(rows))
-    if workers < 2 or rows.size < 1 << 16:
-        return torch.from_numpy(np.sort(rows, 1))
-    out = np.empty_like(rows)
-    edges = np.linspace(0, len(rows), workers + 1).astype(int)
-
-    def part(k: int) -> None:
-        out[edges[k]:edges[k + 1]] = np.sort(rows[edges[k]:edges[k + 1]], 1)
-    list(_pool(workers).map(part, range(workers)))
-    return torch.from_numpy(out)
-
-
-_POOLS: dict = {}
-
-
-def _pool(workers: int):
-    """A thread pool per process and width (a pool made before a fork is dead in the child)."""
-    import os
-    from concurrent.futures import ThreadPoolExecutor
-
-    key = (os.getpid(), workers)
-    if key not in _POOLS:
-        _POOLS[key] = ThreadPoolExecutor(workers, thread_name_prefix="attrlab-sort")
-    return _POOLS[key]
 
 
 def gini(magnitude: torch.Tensor) -> torch.Tensor:

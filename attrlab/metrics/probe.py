@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping
 import torch
 
 from ..errors import AttrlabError
+from .sorting import stable_order
 
 OUTPUTS = ("probability", "logit")
 CHUNK = 256  # perturbed inputs per forward pass at most (on a GPU: always)
@@ -166,31 +167,26 @@ class Probe:
             raise AttrlabError(f"maps of shape {tuple(a.shape)} do not fit inputs of shape {tuple(self.inputs.shape)}")
         return self.memo("relevance", make)
 
-    def tie_noise(self, salt: int = 0) -> torch.Tensor:
-        """A seeded random permutation rank per feature and sample, ``(N, d)`` floats in [0, 1):
-        the order among tied values (each sample's own)."""
+    def tie_ranks(self, salt: int = 0) -> torch.Tensor:
+        """A seeded random permutation per sample, ``(N, d)`` int64: the rank of each feature among
+        tied values (each sample's own, whatever its batch)."""
         def make():
             d = self.relevance()[0].numel()
-            ranks = [torch.randperm(d, generator=self.generator(int(i), 17 + salt)) for i in self.sample_index]
-            return torch.stack(ranks).float() / d
+            return torch.stack([torch.randperm(d, generator=self.generator(int(i), 17 + salt))
+                                for i in self.sample_index])
         return self.memo(("ties", salt), make)
 
     def order(self, most_relevant_first: bool = True, valid: torch.Tensor | None = None) -> torch.Tensor:
         """Each sample's features ``(N, d)`` (flat indices), most relevant first (or least), ties in
         seeded random order; features outside ``valid`` (e.g. padding) go last in either order."""
         def make():
-            rel = self.relevance().flatten(1).to(torch.float64)
-            noise = self.tie_noise().to(rel.device, torch.float64)
-            # sort by value, ties by the sample's random permutation: two stable sorts
-            by_noise = noise.sort(dim=1, stable=True).indices
-            key = rel.gather(1, by_noise)
-            if valid is not None:
-                v = valid.flatten(1).to(rel.device).gather(1, by_noise)
-                key = torch.where(v, key if most_relevant_first else -key, torch.full_like(key, -torch.inf))
-                pos = key.sort(dim=1, descending=True, stable=True).indices
-            else:
-                pos = key.sort(dim=1, descending=most_relevant_first, stable=True).indices
-            return by_noise.gather(1, pos)
+            rel = self.relevance().flatten(1)
+            ties = self.tie_ranks().to(rel.device)
+            # the sample's random permutation first, then a stable sort by value: ties stay in it
+            by_noise = torch.empty_like(ties).scatter_(1, ties, torch.arange(ties.shape[1], device=rel.device)
+                                                       .expand_as(ties))
+            v = None if valid is None else valid.flatten(1).to(rel.device).gather(1, by_noise)
+            return by_noise.gather(1, stable_order(rel.gather(1, by_noise), most_relevant_first, v))
         return self.memo(("order", most_relevant_first, valid is not None), make)
 
 
