@@ -220,10 +220,22 @@ def test_perturbations_built_a_few_samples_at_a_time_score_as_when_built_whole(m
     specs = ("deletion", "insertion", "faithfulness_correlation:runs=10", "infidelity")
     whole = {s: get_metric(s)(Probe(model, x, t, a, {"sample_index": torch.arange(8)})) for s in specs}
     monkeypatch.setattr(probe_module, "BUILD_ELEMENTS", 1)  # one forward batch per build: 256 // versions samples
-    monkeypatch.setattr(probe_module, "CHUNK", 16)  # and infidelity calls Captum for 6 samples of the 8 at a time
+    monkeypatch.setattr(probe_module, "CHUNK", 16)  # and infidelity calls Captum for one sample at a time
     for s in specs:  # the same inputs in other forward batches: float32 kernels may differ in the last bits
         torch.testing.assert_close(get_metric(s)(Probe(model, x, t, a, {"sample_index": torch.arange(8)})),
                                    whole[s], atol=1e-6, rtol=0, msg=s)
+
+
+def test_no_metric_runs_a_forward_batch_over_the_probes_chunk(monkeypatch):
+    x, a, t = _fixture(8)
+    model = _cnn()
+    sizes = []
+    model.register_forward_pre_hook(lambda module, args: sizes.append(len(args[0])))
+    monkeypatch.setattr(probe_module, "CHUNK", 16)  # chunk_size: 16 inputs of 3×8×8 per forward pass
+    for spec in ("deletion", "insertion", "srg", "road_morf", "faithfulness_correlation:runs=10", "infidelity"):
+        sizes.clear()
+        get_metric(spec)(Probe(model, x, t, a))
+        assert sizes and max(sizes) <= 16, (spec, max(sizes))
 
 
 def test_infidelity_is_captums_with_the_same_perturbations():

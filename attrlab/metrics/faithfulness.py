@@ -272,9 +272,9 @@ def infidelity(probe: Probe, samples: int = 10, sigma: float = 0.1) -> torch.Ten
     if attributions.shape != x.shape:
         attributions = attributions.view(len(x), 1, *x.shape[-2:]).expand_as(x).contiguous() / x.shape[1]
     # Captum runs one forward pass on all the perturbed inputs of a call: a few samples per call
-    # (~4 forward batches: Captum's own work per call costs ~20% of the passes at one batch) keep
-    # it, and the noise drawn for it, small (its normalisation, β, is per sample: values unchanged)
-    group = max(1, 4 * chunk_size(x) // samples)
+    # keep it at the probe's batch size (chunk_size) and the noise drawn for it small (its
+    # normalisation, β, is per sample, so the values are the same)
+    group = max(1, chunk_size(x) // samples)
     generators = [probe.generator(int(i), 43) for i in probe.sample_index]
     values = []
     for lo in range(0, len(x), group):
