@@ -33,6 +33,7 @@ from .environments import get_environment
 from .environments.contract import EnvironmentSpec
 from .errors import AttrlabError, one_line
 from .evaluation import MetricConfig, score, score_automatic
+from .keys import callable_id
 from .keys import content_hash as _hash
 from .storage import write_atomic as _write_atomic
 from .methods import get_method, list_methods
@@ -258,6 +259,10 @@ def run(config: RunConfig) -> Path:
     jobs = []
     auto = {ev.setting: _bind(automatic_specs(metrics.automatic, registered.spec.modality, set(ev.context)))
             for ev in env.eval_sets}  # bound once: no spec is parsed (nor a user's file imported) per job
+    # each metric's code is part of its jobs' key: a metric edited (a user's, or attrlab's between
+    # versions) is computed again rather than mixed with values its old code recorded
+    metric_code = {setting: {m.label: callable_id(m.fn) for m in bound if not isinstance(m, str)}
+                   for setting, bound in auto.items()}
     for ev in env.eval_sets:
         _save_samples(out, ev)
         for method in methods:
@@ -269,7 +274,7 @@ def run(config: RunConfig) -> Path:
         verified = verification.setting_passed(ev.setting)
         key = _hash({**env_key, "setting": ev.setting, "method": method.label, "params": method.params,
                      "reading": method.reading, "start": start, "stop": stop, "metrics": asdict(metrics),
-                     "seed": config.seed})
+                     "metric_code": metric_code[ev.setting], "seed": config.seed})
         path = out / "jobs" / f"{key}.csv"
         all_files.append(path)
         bar.set_postfix_str(f"{ev.setting} · {method.label}", refresh=False)

@@ -431,6 +431,27 @@ def test_a_run_records_automatic_metrics_a_failing_one_and_a_users_own(tmp_path)
         compare([out], tmp_path / "cmp", metric="nope")
 
 
+def test_a_metric_whose_code_changed_is_computed_again_on_a_rerun(tmp_path):
+    from attrlab.evaluation import MetricConfig
+    from attrlab.runner import RunConfig, run
+
+    mine = tmp_path / "mine.py"
+    source = "def level(model, inputs, targets, attributions):\n    return 0 * attributions.flatten(1).sum(1) + {}\n" \
+             "level.direction = 'higher'\n"
+
+    def values():
+        out = run(RunConfig(environment="attributionlab", methods=["gradient"], out_dir=tmp_path / "r",
+                            options={"n_images": 2, "size": 32}, progress=False,
+                            metrics=MetricConfig(automatic=f"{mine}:level,sparseness")))
+        records = pd.read_csv(out / "records.csv")
+        return set(records.loc[records["metric"] == "level", "value"]), len(list((out / "jobs").glob("*.csv")))
+    mine.write_text(source.format(1.0))
+    first, jobs = values()
+    mine.write_text(source.format(2.0))  # the same name and file, other code
+    second, jobs_after = values()
+    assert first == {1.0} and second == {2.0} and jobs_after == 2 * jobs
+
+
 def test_a_metric_that_fails_is_recorded_and_the_others_go_on():
     x, a, t = _fixture(2)
     res = score_automatic(["pointing_game", "sparseness"], Probe(_cnn(), x, t, a))  # no region declared
@@ -445,7 +466,10 @@ def test_cli_refuses_an_unknown_or_inapplicable_metric_in_one_line(tmp_path, cap
     assert "unknown metric 'delection'" in capsys.readouterr().err
     assert main(["run", "text-attention", "--auto-metrics", "insertion", "--out", str(tmp_path / "b")]) == 2
     assert "takes image inputs" in capsys.readouterr().err
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    assert main(["run", "attributionlab", "--auto-metrics", "completeness_gap", "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err  # recorded by every run: refused, and not offered as a choice
+    assert "recorded by the run itself" in err and "completeness_gap" not in err.split("here (")[1]
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
 
 
 def test_a_later_process_reads_a_users_metric_direction_from_the_runs_config(tmp_path):

@@ -234,8 +234,10 @@ def get_metric(spec: str) -> BoundMetric:
         return _user_metric(spec)
     info = describe_metric(head)
     if info.fn is None:
-        raise AttrlabError(f"'{head}' is a ground-truth metric: every run computes it; name automatic metrics "
-                           f"here ({', '.join(list_metrics('automatic'))})")
+        chosen = ", ".join(n for n in list_metrics("automatic") if _REGISTRY[n].fn is not None)
+        what = "a ground-truth metric" if info.family == "ground truth" else "recorded by the run itself"
+        raise AttrlabError(f"'{head}' is {what}: every run computes it where it applies; name automatic metrics "
+                           f"here ({chosen})")
     params = parse_params(spec, info.defaults, "metric")
     full = {**info.defaults, **params}
     check = getattr(info.fn, "check_params", None)
