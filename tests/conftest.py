@@ -8,11 +8,17 @@ from torch import nn
 
 def pytest_configure(config):
     # trained models go to a cache of this test session, never the user's ~/.cache/attrlab
-    os.environ["ATTRLAB_CACHE"] = tempfile.mkdtemp(prefix="attrlab-test-cache-")
+    config._attrlab_cache = os.environ["ATTRLAB_CACHE"] = tempfile.mkdtemp(prefix="attrlab-test-cache-")
     # the suite trains and scores in this process as `attrlab` does in its own (attrlab/allocator.py)
     from attrlab.allocator import tune_allocator
 
     tune_allocator()
+
+
+def pytest_unconfigure(config):
+    import shutil
+
+    shutil.rmtree(getattr(config, "_attrlab_cache", ""), ignore_errors=True)  # the session's models, gone with it
 
 
 @pytest.fixture(autouse=True)
