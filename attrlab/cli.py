@@ -440,7 +440,7 @@ def _cmd_evaluate(args) -> int:
     failed = table.attrs["failed"]
     for _, row in failed.head(10).iterrows():
         print(f"failed: {row['method']} {row['metric']}: {row['error']}")
-    print(f"\n{Path(args.out) / 'evaluate.csv'}")
+    print(f"\n{Path(args.out) / 'evaluate.csv'}\nreport: {table.attrs['report']}")
     return 0
 
 

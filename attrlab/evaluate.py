@@ -238,8 +238,28 @@ def load_text(model_ref: str, corpus: str, *, weights: str | None = None, vocab:
     return model.eval(), ids, special, [" ".join(d[:8]) for d in docs]
 
 
-def _score(model, x, predicted, bound, metrics, *, fixed, batch_size, seed, dev, progress, describe):
-    """Per-sample records of every method's maps under every metric (a failing method is recorded)."""
+def shown_samples(labels: list[int], k: int = 6) -> list[int]:
+    """Up to ``k`` samples for the report's gallery, taking each class in turn.
+
+    Example:
+        >>> shown_samples([0, 0, 0, 1, 1, 2], k=4)
+        [0, 3, 5, 1]
+    """
+    by_class: dict[int, list[int]] = {}
+    for i, label in enumerate(labels):
+        by_class.setdefault(int(label), []).append(i)
+    queues, out = list(by_class.values()), []
+    while len(out) < k and any(queues):
+        for q in queues:
+            if q and len(out) < k:
+                out.append(q.pop(0))
+    return out
+
+
+def _score(model, x, predicted, bound, metrics, *, fixed, batch_size, seed, dev, progress, describe,
+           shown=(), gallery=None):
+    """Per-sample records of every method's maps under every metric (a failing method is recorded);
+    the channel-summed maps of the ``shown`` samples go to ``gallery[method][sample]``."""
     from tqdm.auto import tqdm
 
     from .evaluation import score_automatic
@@ -253,6 +273,10 @@ def _score(model, x, predicted, bound, metrics, *, fixed, batch_size, seed, dev,
         context = {"sample_index": torch.arange(start, start + len(xs), device=dev)}
         try:
             maps = method(model, xs, ts, **context)
+            if gallery is not None:
+                for i in (i for i in shown if start <= i < start + len(xs)):
+                    a = maps[i - start].detach().float().cpu()
+                    gallery.setdefault(method.label, {})[i] = (a.sum(0) if a.dim() == 3 else a).numpy()
             measured = score_automatic(metrics, Probe(model, xs, ts, maps, context, seed, method, fixed=fx))
             values, errors = measured.values, measured.errors
         except Exception as exc:  # a failing method is recorded, never fatal
@@ -273,8 +297,9 @@ def evaluate(model_ref: str, images: str | None = None, methods: list[str] | Non
              progress: bool = True, trust: str | Path | None = None, n_classes: int | None = None,
              corpus_format: str = "") -> pd.DataFrame:
     """Run ``methods`` on the user's model and its ``images`` (a folder) or ``corpus`` (a file),
-    score every map with the automatic metrics, write ``records.csv``, ``evaluate.csv`` and
-    ``trust.csv`` to ``out`` and return the table (method × metric means; ``attrs["trust"]``:
+    score every map with the automatic metrics, write ``records.csv``, ``evaluate.csv``,
+    ``trust.csv`` and ``evaluate.html`` (the table, the trust lines and, for images, every
+    method's maps of a few images a class) to ``out`` and return the table (method × metric means; ``attrs["trust"]``:
     each metric's trust line from the meta-evaluation, ``attrs["left_out"]``: methods the model
     cannot run, and why). ``limit``: images a class, or documents."""
     from .methods import get_method
@@ -313,8 +338,10 @@ def evaluate(model_ref: str, images: str | None = None, methods: list[str] | Non
         raise AttrlabError("no method applies to this model: " + "; ".join(f"{k} {v}" for k, v in left_out.items()))
     with torch.no_grad():
         predicted = torch.cat([model(x[i:i + 64].to(dev)).argmax(1).cpu() for i in range(0, len(x), 64)])
+    shown = shown_samples(labels) if modality == "image" else []
+    gallery: dict = {}
     records = _score(model, x, predicted, bound, metrics, fixed=fixed, batch_size=batch_size, seed=seed, dev=dev,
-                     progress=progress, describe=describe)
+                     progress=progress, describe=describe, shown=shown, gallery=gallery)
     ok = records[records["status"] == "ok"]
     if ok.empty:
         raise AttrlabError("every method failed: " + "; ".join(sorted(set(records["error"])))[:400])
@@ -330,4 +357,17 @@ def evaluate(model_ref: str, images: str | None = None, methods: list[str] | Non
             out / "trust.csv", index=False)
     table.attrs["failed"] = records[records["status"] != "ok"][["method", "metric", "error"]].drop_duplicates()
     table.attrs["left_out"] = left_out
+    if out is not None:
+        from .report.evaluate import write_evaluate_report
+        from .report.figures import image_array
+
+        pictures = None
+        if shown:
+            def title(i: int) -> str:
+                p = int(predicted[i])
+                return f"{describe(i)} → {names[p] if p < len(names) else f'class {p}'}"
+            pictures = {"images": np.stack([image_array(x[i]) for i in shown]), "samples": shown,
+                        "titles": [title(i) for i in shown], "maps": gallery}
+        table.attrs["report"] = write_evaluate_report(table, table.attrs["trust"], out, model=model_ref,
+                                                      shown=pictures, failed=table.attrs["failed"], left_out=left_out)
     return table

@@ -221,6 +221,9 @@ def test_evaluate_runs_the_automatic_metrics_on_a_users_model_and_says_how_far_t
     table = pd.read_csv(tmp_path / "ev" / "evaluate.csv", index_col=0)
     assert {"gradient", "random"} == set(table.index)
     assert {"deletion", "sparseness", "confidence", "peak"} <= set(table.columns)
+    page = (tmp_path / "ev" / "evaluate.html").read_text()  # the table, the trust lines, the maps
+    assert "deletion ↓" in page and "smerf τ +0.42 [+0.20, +0.60]" in page and "<img" in page
+    assert "report: " in printed and (tmp_path / "ev" / "evaluate_maps.png").stat().st_size > 0
     assert main(args + ["--weights", str(tmp_path / "wrong.pt")]) == 2
     assert "does not fit" in capsys.readouterr().err
 
@@ -262,6 +265,8 @@ def test_evaluate_runs_on_a_users_text_model_and_corpus_with_trust_read_from_tex
     printed = capsys.readouterr()
     assert "comprehensiveness ↑: text-attention τ" in printed.out
     assert "complexity ↓: text-attention τ" in printed.out and "smerf" not in printed.out  # text trust only
+    page = (tmp_path / "ev" / "evaluate.html").read_text()  # the table and trust lines; no image gallery for text
+    assert "comprehensiveness ↑" in page and "<img" not in page
     table = pd.read_csv(tmp_path / "ev" / "evaluate.csv", index_col=0)
     # the default text methods the model offers (no .attention: attention and rollout left out, quietly)
     assert set(table.index) == {"embedding_gradient", "embedding_ig", "random"}
