@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..checks import THRESHOLDS, CheckResult, results_table, verdict_matrix
 from .sections import table
-from .style import CSS
+from .style import page_start
 
 
 def write_check_report(results: dict[str, list[CheckResult]], out) -> Path:
@@ -19,8 +19,7 @@ def write_check_report(results: dict[str, list[CheckResult]], out) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     rows = [{"method": m, **results_table([r]).iloc[0].to_dict()} for m, rs in results.items() for r in rs]
     pd.DataFrame(rows).to_csv(out / "check.csv", index=False)
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>attrlab check</title><style>{CSS}</style>"
-             "</head><body><h1>attrlab check</h1>",
+    parts = [page_start("attrlab check"),
              "<p>Thresholds: " + html.escape(", ".join(f"{k} = {v}" for k, v in THRESHOLDS.items())) + "</p>",
              "<h2>Verdicts</h2>", table(verdict_matrix(results))]
     for m, rs in results.items():

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..metrics import direction
 from .sections import img, table
-from .style import CSS
+from .style import page_start
 
 NOT_A_MAP_SCORE = {"confidence"}  # the model's probability: recorded beside the maps' scores, never ranked
 
@@ -67,8 +67,7 @@ def write_evaluate_report(means: pd.DataFrame, trust: dict[str, str], out: str |
     "samples": [...], "maps": {method: {sample: (H, W) signed map}}}``."""
     out = Path(out)
     by_metric = means.T
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>attrlab evaluate: {html.escape(model)}</title>"
-             f"<style>{CSS}</style></head><body><h1>attrlab evaluate: <code>{html.escape(model)}</code></h1>",
+    parts = [page_start(f"attrlab evaluate: {model}", f"attrlab evaluate: <code>{html.escape(model)}</code>"),
              "<p>Your model has no ground truth, so each method's maps are scored by automatic metrics; each "
              "metric stands beside how far the meta-evaluation found its ranking of methods to agree with the "
              "ground truth's (Kendall τ per environment, 95% interval). Believe a metric's ranking only where its τ "

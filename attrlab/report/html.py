@@ -16,7 +16,7 @@ from .. import plugins
 from ..core import VerificationReport
 from ..metrics.registry import family
 from . import figures
-from .style import CSS
+from .style import page_start
 from .sections import SectionContext, images, register_section, sections_for, table
 from .study import paper_section
 from .tables import failures, load_records, summary, timings
@@ -54,9 +54,8 @@ def build_report(out: str | Path) -> Path:
     env_name = config.get("environment", records["environment"].iloc[0] if len(records) else "?")
     chosen = sections_for(records)
 
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>attrlab report: {html.escape(env_name)}</title>",
-             f"<style>{CSS}{''.join(s.css for s in chosen)}</style></head><body>",
-             f"<h1>attrlab report — {html.escape(env_name)}</h1>"]
+    parts = [page_start(f"attrlab report: {env_name}", f"attrlab report — {html.escape(env_name)}",
+                        "".join(s.css for s in chosen))]
     verdict = ("<span class='ok'>verified</span>" if verification.passed
                else "<span class='bad'>NOT verified: scores below are not ground-truth evidence</span>")
     n_methods = records["method"].nunique() if len(records) else 0

@@ -215,7 +215,7 @@ def write(records: pd.DataFrame, heads: dict, out: Path, include_unverified: boo
           ) -> tuple[pd.DataFrame, Path, pd.DataFrame]:
     """Compute everything, write the CSVs, the figures and ``meta.html``; return the summary, the
     page and what was left out (and why)."""
-    from .style import CSS
+    from .style import page_start
 
     out.mkdir(parents=True, exist_ok=True)
     cells = meta.agreement(records, heads, include_unverified)
@@ -242,8 +242,7 @@ def write(records: pd.DataFrame, heads: dict, out: Path, include_unverified: boo
     figs = out / "figures"
     figs.mkdir(exist_ok=True)
     autos = meta.automatic_in(records)
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>attrlab meta-evaluation</title><style>{CSS}"
-             "</style></head><body><h1>attrlab meta-evaluation</h1>",
+    parts = [page_start("attrlab meta-evaluation"),
              "<p>Does each automatic (ground-truth-free) metric rank methods as the ground truth does? Within each "
              "environment, setting and model, Kendall's τ between the methods' mean automatic score and their mean "
              "ground-truth score (each environment's headline metric; both turned so higher is better); then the "

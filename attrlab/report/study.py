@@ -18,7 +18,7 @@ import pandas as pd
 
 from .figures import finish, plt
 from .automatic import arrow, automatic_metrics
-from .style import CSS
+from .style import page_start
 from .paper import compare_to_papers
 from .sections import images, table
 from .spread import formatted, grid_columns, spread
@@ -56,9 +56,8 @@ def build_study_report(out: str | Path) -> Path:
     heads = _headlines(out)
     jobs = pd.read_csv(out / "study_jobs.csv", keep_default_na=False) if (out / "study_jobs.csv").exists() else pd.DataFrame()
 
-    name = html.escape(study.get("study", out.name))
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>attrlab study: {name}</title>"
-             f"<style>{CSS}</style></head><body><h1>attrlab study — {name}</h1>"]
+    name = study.get("study", out.name)
+    parts = [page_start(f"attrlab study: {name}", f"attrlab study — {html.escape(name)}")]
     if study.get("description"):
         parts.append(f"<p>{html.escape(study['description'])}</p>")
     n_units = len(study.get("units", []))
