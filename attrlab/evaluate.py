@@ -299,9 +299,9 @@ def evaluate(model_ref: str, images: str | None = None, methods: list[str] | Non
     """Run ``methods`` on the user's model and its ``images`` (a folder) or ``corpus`` (a file),
     score every map with the automatic metrics, write ``records.csv``, ``evaluate.csv``,
     ``trust.csv`` and ``evaluate.html`` (the table, the trust lines and, for images, every
-    method's maps of a few images a class) to ``out`` and return the table (method × metric means; ``attrs["trust"]``:
-    each metric's trust line from the meta-evaluation, ``attrs["left_out"]``: methods the model
-    cannot run, and why). ``limit``: images a class, or documents."""
+    method's maps of a few images a class) to ``out`` and return the table (method × metric
+    means; ``attrs["trust"]``: each metric's trust line from the meta-evaluation,
+    ``attrs["left_out"]``: methods the model cannot run, and why; ``attrs["report"]``: the page). ``limit``: images a class, or documents."""
     from .methods import get_method
     from .metrics import automatic_specs, get_metric
     from .runner import resolve_device
